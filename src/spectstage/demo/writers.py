@@ -1,0 +1,180 @@
+"""Write a rendered volume the way real data arrive: NM DICOM, NIfTI, coloured slice images.
+
+The DICOM headers carry fake PHI on purpose, so that de-identification can be tested.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+from PIL import Image, ImageDraw
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.sequence import Sequence
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from scipy import ndimage
+
+from spectstage.io.slices import SliceConventions, colormap_lut, stack_affine
+
+NM_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.20"
+LPS_FROM_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
+
+
+def write_nifti(volume: np.ndarray, affine: np.ndarray, path: Path, axcodes: str) -> None:
+    """Save a RAS volume re-oriented to `axcodes` (e.g. "LPS", "PIR")."""
+    img = nib.Nifti1Image(volume.astype(np.float32), affine)
+    ornt = nib.orientations.ornt_transform(
+        nib.orientations.axcodes2ornt("RAS"), nib.orientations.axcodes2ornt(tuple(axcodes))
+    )
+    nib.save(img.as_reoriented(ornt), path)
+
+
+def _lps_frames(volume: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Flip an axis-aligned RAS volume so rows run to patient left and columns to posterior.
+
+    Returns pixel frames (k, row, col) and the LPS affine of the flipped (col, row, k) array.
+    """
+    flipped = volume[::-1, ::-1, :]
+    n0, n1 = volume.shape[:2]
+    flip = np.array([[-1, 0, 0, n0 - 1], [0, -1, 0, n1 - 1], [0, 0, 1, 0], [0, 0, 0, 1.0]])
+    return flipped.transpose(2, 1, 0), LPS_FROM_RAS @ affine @ flip
+
+
+def _base_dataset(phi: dict[str, str], series_uid: str, study_uid: str) -> Dataset:
+    ds = Dataset()
+    ds.SOPClassUID = NM_IMAGE_STORAGE
+    ds.Modality = "NM"
+    ds.StudyInstanceUID = study_uid
+    ds.SeriesInstanceUID = series_uid
+    ds.FrameOfReferenceUID = generate_uid()
+    ds.SeriesDescription = "DaTSCAN SPECT recon"
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "RECON TOMO", "EMISSION"]
+    ds.Manufacturer = "spectstage-demo"
+    for key, value in phi.items():
+        setattr(ds, key, value)
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated = 16
+    ds.BitsStored = 16
+    ds.HighBit = 15
+    ds.PixelRepresentation = 0
+    ds.RescaleSlope = 1
+    ds.RescaleIntercept = 0
+    return ds
+
+
+def _save(ds: Dataset, path: Path) -> None:
+    ds.SOPInstanceUID = generate_uid()
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta = meta
+    ds.save_as(path, enforce_file_format=True)
+
+
+def _geometry(ds: Dataset, lps_aff: np.ndarray, k: int) -> tuple[list[float], list[float]]:
+    spacing = np.linalg.norm(lps_aff[:3, :3], axis=0)
+    iop = [*(lps_aff[:3, 0] / spacing[0]), *(lps_aff[:3, 1] / spacing[1])]
+    ipp = (lps_aff @ [0, 0, k, 1])[:3]
+    ds.PixelSpacing = [round(float(spacing[1]), 6), round(float(spacing[0]), 6)]
+    ds.SliceThickness = round(float(spacing[2]), 6)
+    ds.SpacingBetweenSlices = round(float(spacing[2]), 6)
+    return [round(float(v), 6) for v in iop], [round(float(v), 4) for v in ipp]
+
+
+def write_dicom_multiframe(
+    volume: np.ndarray, affine: np.ndarray, path: Path, phi: dict[str, str], top_level_geometry: bool
+) -> None:
+    """One NM multi-frame file; geometry in DetectorInformationSequence (and optionally top level)."""
+    frames, lps_aff = _lps_frames(volume, affine)
+    ds = _base_dataset(phi, generate_uid(), generate_uid())
+    iop, ipp = _geometry(ds, lps_aff, 0)
+    detector = Dataset()
+    detector.ImageOrientationPatient = iop
+    detector.ImagePositionPatient = ipp
+    ds.DetectorInformationSequence = Sequence([detector])
+    if top_level_geometry:
+        ds.ImageOrientationPatient = iop
+        ds.ImagePositionPatient = ipp
+    ds.NumberOfFrames = frames.shape[0]
+    ds.FrameIncrementPointer = (0x0054, 0x0080)
+    ds.SliceVector = list(range(1, frames.shape[0] + 1))
+    ds.NumberOfSlices = frames.shape[0]
+    ds.Rows, ds.Columns = frames.shape[1:]
+    ds.PixelData = np.ascontiguousarray(frames, dtype=np.uint16).tobytes()
+    _save(ds, path)
+
+
+def write_dicom_series(
+    volume: np.ndarray, affine: np.ndarray, folder: Path, phi: dict[str, str], rng: np.random.Generator
+) -> None:
+    """One file per axial slice, named with random hex so names do not sort in slice order."""
+    frames, lps_aff = _lps_frames(volume, affine)
+    series_uid, study_uid = generate_uid(), generate_uid()
+    for k, frame in enumerate(frames):
+        ds = _base_dataset(phi, series_uid, study_uid)
+        ds.ImageOrientationPatient, ds.ImagePositionPatient = _geometry(ds, lps_aff, k)
+        ds.InstanceNumber = k + 1
+        ds.Rows, ds.Columns = frame.shape
+        ds.PixelData = np.ascontiguousarray(frame, dtype=np.uint16).tobytes()
+        _save(ds, folder / f"{rng.integers(16**12):012x}")
+
+
+def fake_phi(rng: np.random.Generator, index: int) -> dict[str, str]:
+    birth = dt.date(1940, 1, 1) + dt.timedelta(days=int(rng.integers(0, 365 * 35)))
+    return {
+        "PatientName": f"Testperson^Jane{index:04d}",
+        "PatientID": f"MRN{rng.integers(10**6, 10**7)}",
+        "PatientBirthDate": birth.strftime("%Y%m%d"),
+        "PatientSex": str(rng.choice(["F", "M"])),
+        "InstitutionName": "Saint Example Hospital",
+        "StudyDate": "20240315",
+        "ReferringPhysicianName": "Doctor^Example",
+    }
+
+
+def annotation_colour(lut: np.ndarray) -> tuple[int, int, int]:
+    """A text colour as far as possible from every colour of the map (so it can be masked)."""
+    candidates = np.array([[0, 255, 0], [0, 255, 255], [255, 0, 255], [0, 0, 255], [255, 0, 0]])
+    dist = np.linalg.norm(candidates[:, None, :] - lut[None, :, :].astype(float), axis=2).min(axis=1)
+    return tuple(int(c) for c in candidates[int(np.argmax(dist))])
+
+
+def sample_stack(
+    volume: np.ndarray, affine: np.ndarray, conv: SliceConventions, shape: tuple[int, int, int], centre_mm
+) -> tuple[np.ndarray, np.ndarray]:
+    """Resample a RAS volume onto a coronal stack (slice, row, col) centred at `centre_mm`."""
+    stack_aff = stack_affine(shape, conv)
+    stack_aff[:3, 3] += np.asarray(centre_mm, dtype=float)
+    idx = np.indices(shape, dtype=np.float64).reshape(3, -1)
+    to_native = np.linalg.inv(affine) @ stack_aff
+    coords = to_native[:3, :3] @ idx + to_native[:3, 3:4]
+    values = ndimage.map_coordinates(volume, coords, order=1, mode="constant", cval=0.0)
+    return values.reshape(shape).astype(np.float32), stack_aff
+
+
+def write_slices(stack: np.ndarray, folder: Path, conv: SliceConventions, ext: str = "png") -> None:
+    """Colour each coronal slice with the stack's shared scale, add a colour bar and labels."""
+    lut = colormap_lut(conv.colormap)
+    index = np.clip(np.rint(stack / stack.max() * 255), 0, 255).astype(np.uint8)
+    rgb = lut[index]
+    text = annotation_colour(lut)
+    n, h, w = stack.shape
+    bar = lut[np.linspace(255, 0, h - 20).astype(int)]
+    left_label, right_label = ("R", "L") if conv.image_left == "patient_right" else ("L", "R")
+    for k in range(n):
+        img = rgb[k].copy()
+        img[10 : h - 10, w - 7 : w - 2] = bar[:, None, :]  # burnt-in colour bar, right edge
+        pil = Image.fromarray(img)
+        draw = ImageDraw.Draw(pil)
+        draw.text((3, 2), f"{k + 1}/{n}", fill=text)
+        draw.text((3, h - 14), left_label, fill=text)
+        draw.text((w - 20, h - 14), right_label, fill=text)
+        name = f"slice_{k + 1}.{ext}"  # natural order: slice_2 before slice_10
+        if ext == "png":
+            pil.save(folder / name)
+        else:
+            pil.save(folder / name, quality=95)

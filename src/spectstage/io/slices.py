@@ -1,0 +1,123 @@
+"""Coronal slice stacks (PNG/JPG/TIFF), coloured with a colour map, back to an intensity volume.
+
+Geometry comes from the `slices` config because image files carry none: files sort
+naturally into `order`, `image_left` says which patient side is on the image's left,
+`pixel_mm`/`slice_mm` give the spacing. Rows run from superior (top) to inferior.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+from spectstage.errors import InputError
+
+SLICE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+ORDERS = ("anterior_to_posterior", "posterior_to_anterior")
+IMAGE_LEFT = ("patient_right", "patient_left")
+# A pixel this far (RGB units) from every colour of the map is an annotation, not uptake.
+OFF_MAP_DISTANCE = 40.0
+
+
+@dataclass(frozen=True)
+class SliceConventions:
+    order: str = "anterior_to_posterior"
+    image_left: str = "patient_right"
+    pixel_mm: float = 2.0
+    slice_mm: float = 4.0
+    colormap: str = "hot"
+
+    @classmethod
+    def from_config(cls, cfg: dict) -> SliceConventions:
+        return cls(**{k: cfg[k] for k in cls.__dataclass_fields__ if k in cfg})
+
+
+@cache
+def colormap_lut(name: str) -> np.ndarray:
+    """The map's 256-entry RGB lookup table (uint8)."""
+    from matplotlib import colormaps
+
+    try:
+        cmap = colormaps[name]
+    except KeyError as err:
+        raise InputError(f"slices.colormap: unknown matplotlib colour map {name!r}") from err
+    return np.rint(cmap(np.linspace(0, 1, 256))[:, :3] * 255).astype(np.uint8)
+
+
+def stack_affine(shape: tuple[int, int, int], conv: SliceConventions) -> np.ndarray:
+    """Voxel (slice, row, col) -> RAS mm, centred on the stack's middle voxel."""
+    n, h, w = shape
+    col_dir = -1.0 if conv.image_left == "patient_right" else 1.0  # image left = patient right = +x
+    slice_dir = -1.0 if conv.order == "anterior_to_posterior" else 1.0
+    aff = np.zeros((4, 4))
+    aff[1, 0] = slice_dir * conv.slice_mm  # slice index -> y (anterior +)
+    aff[2, 1] = -conv.pixel_mm  # row index -> z (top row is superior)
+    aff[0, 2] = col_dir * conv.pixel_mm  # column index -> x
+    aff[3, 3] = 1.0
+    aff[:3, 3] = -aff[:3, :3] @ (np.array([n, h, w]) - 1) / 2
+    return aff
+
+
+def _read_rgb(path: Path) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            return np.asarray(img.convert("RGB"))
+    except (UnidentifiedImageError, OSError) as err:
+        raise InputError(f"{path}: not a readable image ({err})") from err
+
+
+def invert_colormap(rgb: np.ndarray, lut: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest-colour lookup: (intensity in [0, 1], True where the colour is on the map)."""
+    from scipy.spatial import cKDTree
+
+    flat = rgb.reshape(-1, 3).astype(np.float32)
+    colours, inverse = np.unique(flat, axis=0, return_inverse=True)  # few distinct colours
+    dist, idx = cKDTree(lut.astype(np.float32)).query(colours)
+    value = (idx / 255.0).astype(np.float32)[inverse.ravel()]
+    on_map = (dist <= OFF_MAP_DISTANCE)[inverse.ravel()]
+    return value.reshape(rgb.shape[:-1]), on_map.reshape(rgb.shape[:-1])
+
+
+def _fill(values: np.ndarray, valid: np.ndarray, sigma: float = 1.5) -> np.ndarray:
+    """Fill masked pixels from valid neighbours in-plane (normalised convolution)."""
+    weights = ndimage.gaussian_filter(valid.astype(np.float32), (0, sigma, sigma))
+    smooth = ndimage.gaussian_filter(np.where(valid, values, 0), (0, sigma, sigma))
+    filled = np.divide(smooth, weights, out=np.zeros_like(smooth), where=weights > 1e-3)
+    return np.where(valid, values, filled)
+
+
+def read_slices(files: list[Path], conv: SliceConventions):
+    """Read a naturally sorted list of slice images into a Scan (relative intensities)."""
+    from spectstage.io import Scan
+
+    if len(files) < 2:
+        raise InputError(f"{files[0].parent}: a slice stack needs at least 2 images, found 1")
+    images = [_read_rgb(f) for f in files]
+    shapes = {img.shape for img in images}
+    if len(shapes) > 1:
+        sizes = sorted({f"{s[1]}x{s[0]}" for s in shapes})
+        raise InputError(f"{files[0].parent}: slice images differ in size ({', '.join(sizes)})")
+    rgb = np.stack(images)
+    values, on_map = invert_colormap(rgb, colormap_lut(conv.colormap))
+    # Burnt-in overlays (colour bar, fixed labels) are identical on every slice while
+    # anatomy changes: exclude non-background pixels that never change.
+    static = (rgb == rgb[0]).all(axis=(0, 3)) & (values[0] > 0)
+    valid = on_map & ~static[None]
+    values = _fill(values, valid)
+    affine = stack_affine(values.shape, conv)
+    return Scan(
+        data=values,
+        affine=affine,
+        format="slices",
+        meta={
+            "n_slices": len(files),
+            "image_size": list(rgb.shape[1:3]),
+            "masked_pixels": int((~valid).sum()),
+        },
+    )
