@@ -178,3 +178,17 @@ def write_slices(stack: np.ndarray, folder: Path, conv: SliceConventions, ext: s
             pil.save(folder / name)
         else:
             pil.save(folder / name, quality=95)
+
+
+def write_dicom_planar(volume: np.ndarray, path: Path, phi: dict[str, str]) -> None:
+    """A planar (STATIC) NM view of the head in its own series: a file ingest must ignore."""
+    ds = _base_dataset(phi, generate_uid(), generate_uid())
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "STATIC", "EMISSION"]
+    ds.SeriesDescription = "Planar anterior"
+    view = volume.sum(axis=1).T[::-1]  # anterior projection, superior at the top
+    view = np.rint(view / view.max() * 1000).astype(np.uint16)
+    ds.NumberOfFrames = 1
+    ds.Rows, ds.Columns = view.shape
+    ds.PixelSpacing = [4.0, 4.0]
+    ds.PixelData = np.ascontiguousarray(view).tobytes()
+    _save(ds, path)

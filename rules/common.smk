@@ -1,0 +1,22 @@
+# No rules here: the scan table, batches and helpers the rules share.
+import json
+
+from spectstage import inputs
+from spectstage.io import input_files
+from spectstage.provenance import source_hash
+
+SCANS = inputs.discover(config)
+BATCHES = inputs.batches(SCANS, config["ingest"]["batches"])
+ENV = os.path.join(workflow.basedir, "envs", "spectstage.yaml")
+
+
+def settings(*keys):
+    """The config keys a rule reads, as JSON for `spectstage --settings` (and rerun triggers)."""
+    return json.dumps({k: config[k] for k in keys}, sort_keys=True)
+
+
+INPUT_KEYS = ("raw_dir", "manifest", "stages")
+
+
+wildcard_constraints:
+    scan="[^/]+",

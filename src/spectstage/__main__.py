@@ -1,0 +1,3 @@
+from spectstage.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,42 @@
+"""results/cohort.csv: one row per ingested scan, from the sidecars ingest wrote."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from spectstage.atomic import atomic_path
+from spectstage.errors import InputError
+from spectstage.inputs import discover
+
+
+def cohort_rows(cfg: dict, volumes_dir: Path) -> list[dict]:
+    rows = []
+    for item in discover(cfg):
+        path = volumes_dir / f"{item.scan_id}.json"
+        try:
+            sidecar = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise InputError(f"{path}: missing or unreadable sidecar; run ingest first ({err})") from err
+        rows.append(
+            {
+                "patient_id": sidecar["patient_id"],
+                "scan_id": sidecar["scan_id"],
+                "stage": sidecar["stage"],
+                "format": sidecar["format"],
+                "volume": str(volumes_dir / f"{item.scan_id}.nii.gz"),
+                "reference_region": sidecar["reference"]["region"],
+                **sidecar["qc"],
+                **sidecar["regions"],
+            }
+        )
+    return rows
+
+
+def write_cohort(cfg: dict, volumes_dir: Path, out: Path) -> int:
+    import pandas as pd
+
+    rows = cohort_rows(cfg, volumes_dir)
+    with atomic_path(out) as tmp:
+        pd.DataFrame(rows).to_csv(tmp, index=False)
+    return len(rows)

@@ -1,0 +1,152 @@
+"""`spectstage demo-data`: a synthetic DaTSCAN cohort in the formats real data arrive in.
+
+Layout: OUT/stage_<label>/<patient_id>/... plus OUT/manifest.csv (the same scans as a
+manifest) and OUT/truth.csv (true pose and regional binding, for tests and the oracle;
+the workflow never reads it). Deterministic for a seed: patient i of stage s always
+gets the same random stream, whatever else is generated.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from spectstage.demo import writers
+from spectstage.demo.patients import Patient, render, sample_patient
+from spectstage.geometry import Pose
+from spectstage.io.slices import SliceConventions
+
+FORMATS = ("png", "dicom", "nifti", "mixed")
+LAYOUTS = ("png", "dicom_multiframe", "dicom_series", "nifti")
+NIFTI_ORIENTATIONS = ("RAS", "LPS", "LAS", "PIR", "ASL", "RPI")
+STACK_SHAPE = (30, 128, 128)  # about 30 coronal slices, like the exported renderings
+STRIATUM_CENTRE_MM = (0.0, 2.0, 5.0)  # template point the stack is centred on (A-P only)
+DISTRACTOR_SHARE = 0.25  # DICOM folders that also hold a planar NM image to be ignored
+
+
+@dataclass(frozen=True)
+class DemoPatient:
+    patient: Patient
+    layout: str
+    seed: tuple[int, ...]
+
+
+def make_volume(item: DemoPatient) -> tuple[np.ndarray, np.ndarray, np.random.Generator]:
+    """The patient's reconstructed native volume (RAS) and its random stream for writing."""
+    rng = np.random.default_rng([*item.seed, 1])
+    volume, affine = render(item.patient, rng)
+    return volume, affine, rng
+
+
+def plan(per_stage: list[int], stages: list[str], fmt: str, seed: int) -> list[DemoPatient]:
+    rng = np.random.default_rng(seed)
+    total = sum(per_stage)
+    numbers = rng.permutation(total) + 1  # IDs do not reveal the stage
+    items = []
+    for si, (stage, count) in enumerate(zip(stages, per_stage, strict=True)):
+        for i in range(count):
+            pseed = (seed, si, i)
+            prng = np.random.default_rng(pseed)
+            pid = f"P{numbers[len(items)]:04d}"
+            patient = sample_patient(prng, pid, stage, si, len(stages))
+            if fmt == "mixed":
+                layout = LAYOUTS[int(prng.integers(len(LAYOUTS)))]
+            elif fmt == "dicom":
+                layout = LAYOUTS[1 + int(prng.integers(2))]
+            else:
+                layout = fmt
+            items.append(DemoPatient(patient, layout, pseed))
+    return items
+
+
+def write_patient(item: DemoPatient, folder: Path, conv: SliceConventions) -> dict:
+    """Write one patient's files; returns its ground-truth row."""
+    p = item.patient
+    volume, affine, rng = make_volume(item)
+    folder.mkdir(parents=True)
+    pose = p.pose
+    phi = writers.fake_phi(rng, int(p.patient_id[1:]))
+    extra: dict = {}
+    if item.layout == "png":
+        centre_y = (p.pose.matrix() @ [*STRIATUM_CENTRE_MM, 1])[1] + rng.uniform(-6, 6)
+        stack, _ = writers.sample_stack(volume, affine, conv, STACK_SHAPE, (0.0, centre_y, 0.0))
+        writers.write_slices(stack, folder, conv)
+        # The reader centres the stack on the origin: express the pose in that frame.
+        t = np.asarray(pose.translation_mm) - (0.0, centre_y, 0.0)
+        pose = Pose(pose.rotation_deg, tuple(float(v) for v in t), pose.scale)
+    elif item.layout == "nifti":
+        axcodes = NIFTI_ORIENTATIONS[int(rng.integers(len(NIFTI_ORIENTATIONS)))]
+        writers.write_nifti(volume, affine, folder / f"{p.patient_id}.nii.gz", axcodes)
+        extra["nifti_orientation"] = axcodes
+    else:
+        if item.layout == "dicom_multiframe":
+            top = bool(rng.integers(2))
+            writers.write_dicom_multiframe(volume, affine, folder / "NM00001", phi, top)
+        else:
+            writers.write_dicom_series(volume, affine, folder, phi, rng)
+        if rng.uniform() < DISTRACTOR_SHARE:
+            writers.write_dicom_planar(volume, folder / "NM_PLANAR", phi)
+            extra["distractor_series"] = True
+    return {
+        "patient_id": p.patient_id,
+        "scan_id": p.patient_id,
+        "stage": p.stage,
+        "layout": item.layout,
+        "severity": round(p.severity, 4),
+        "worse_side": p.worse_side,
+        **{f"sbr_{k}": round(v, 4) for k, v in p.uptake.sbr.items()},
+        **{f"rotation_{a}_deg": r for a, r in zip("xyz", pose.rotation_deg, strict=True)},
+        **{f"translation_{a}_mm": t for a, t in zip("xyz", pose.translation_mm, strict=True)},
+        "scale": pose.scale,
+        "voxel_mm": p.voxel_mm,
+        "counts_per_unit": p.counts_per_unit,
+        **extra,
+    }
+
+
+def _write_one(args: tuple[DemoPatient, Path, SliceConventions]) -> dict:
+    return write_patient(*args)
+
+
+def generate(
+    out: Path,
+    fmt: str = "mixed",
+    per_stage: list[int] | None = None,
+    stages: list[str] | None = None,
+    seed: int = 0,
+    conv: SliceConventions | None = None,
+    workers: int | None = None,
+) -> Path:
+    """Write the cohort into `out` (which must not exist yet); returns the manifest path."""
+    import pandas as pd
+
+    per_stage = per_stage or [50, 50, 50, 15]
+    stages = stages or [str(i + 1) for i in range(len(per_stage))]
+    conv = conv or SliceConventions()
+    if fmt not in FORMATS:
+        raise ValueError(f"format {fmt!r}: choose one of {FORMATS}")
+    if out.exists():
+        raise FileExistsError(f"{out} exists; remove it or choose another --out")
+    tmp = out.with_name(f".tmp-{out.name}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    items = plan(per_stage, stages, fmt, seed)
+    jobs = [(it, tmp / f"stage_{it.patient.stage}" / it.patient.patient_id, conv) for it in items]
+    with ProcessPoolExecutor(max_workers=workers or os.cpu_count()) as pool:
+        truth = list(pool.map(_write_one, jobs, chunksize=4))
+    manifest = pd.DataFrame(
+        {
+            "patient_id": [t["patient_id"] for t in truth],
+            "stage": [t["stage"] for t in truth],
+            "path": [f"stage_{t['stage']}/{t['patient_id']}" for t in truth],
+            "scan_id": [t["scan_id"] for t in truth],
+        }
+    )
+    manifest.to_csv(tmp / "manifest.csv", index=False)
+    pd.DataFrame(truth).to_csv(tmp / "truth.csv", index=False)
+    tmp.rename(out)
+    return out / "manifest.csv"
