@@ -18,6 +18,6 @@ include: "rules/ingest.smk"
 
 
 rule all:
+    default_target: True
     input:
         "results/cohort.csv",
-    default_target: True

@@ -10,15 +10,15 @@ for batch, batch_scans in BATCHES.items():
         output:
             [f"results/volumes/{s.scan_id}.nii.gz" for s in batch_scans],
             [f"results/volumes/{s.scan_id}.json" for s in batch_scans],
+        log:
+            f"results/logs/ingest/batch_{batch}.log",
+        conda:
+            ENV
+        threads: 1
         params:
             batch=batch,
             settings=settings(*INPUT_KEYS, "slices", "ingest"),
             code=source_hash("ingest"),
-        log:
-            f"results/logs/ingest/batch_{batch}.log",
-        threads: 1
-        conda:
-            ENV
         shell:
             "spectstage ingest --batch {params.batch} --settings {params.settings:q}"
             " --out-dir results/volumes 2> {log:q}"
@@ -29,13 +29,13 @@ rule cohort_table:
         expand("results/volumes/{scan}.json", scan=[s.scan_id for s in SCANS]),
     output:
         "results/cohort.csv",
-    params:
-        settings=settings(*INPUT_KEYS, "ingest"),
-        code=source_hash("cohort"),
     log:
         "results/logs/cohort.log",
     conda:
         ENV
+    params:
+        settings=settings(*INPUT_KEYS, "ingest"),
+        code=source_hash("cohort"),
     shell:
         "spectstage cohort --settings {params.settings:q} --volumes-dir results/volumes"
         " --out {output:q} 2> {log:q}"

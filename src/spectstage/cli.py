@@ -28,7 +28,9 @@ def cmd_demo_data(args: argparse.Namespace) -> None:
 
     per_stage = [int(n) for n in args.per_stage.split(",")]
     conv = SliceConventions(image_left=args.image_left, colormap=args.colormap)
-    manifest = generate(args.out, args.format, per_stage, seed=args.seed, conv=conv, workers=args.workers)
+    manifest = generate(
+        args.out, args.format, per_stage, seed=args.seed, conv=conv, workers=args.workers
+    )
     print(f"demo cohort: {sum(per_stage)} patients in {args.out} (manifest {manifest})")
 
 
@@ -48,7 +50,9 @@ def cmd_cohort(args: argparse.Namespace) -> None:
 
 def _add_config_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, help="YAML config (default: built-in defaults)")
-    p.add_argument("--settings", help="JSON object overriding config keys (what workflow rules pass)")
+    p.add_argument(
+        "--settings", help="JSON object overriding config keys (what workflow rules pass)"
+    )
 
 
 def parser() -> argparse.ArgumentParser:
@@ -61,7 +65,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["png", "dicom", "nifti", "mixed"], default="mixed")
     p.add_argument("--per-stage", default="50,50,50,15", help="patients per stage, comma-separated")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--image-left", choices=["patient_right", "patient_left"], default="patient_right")
+    p.add_argument(
+        "--image-left", choices=["patient_right", "patient_left"], default="patient_right"
+    )
     p.add_argument("--colormap", default="hot")
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     p.set_defaults(func=cmd_demo_data)

@@ -17,7 +17,9 @@ def cohort_rows(cfg: dict, volumes_dir: Path) -> list[dict]:
         try:
             sidecar = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError) as err:
-            raise InputError(f"{path}: missing or unreadable sidecar; run ingest first ({err})") from err
+            raise InputError(
+                f"{path}: missing or unreadable sidecar; run ingest first ({err})"
+            ) from err
         rows.append(
             {
                 "patient_id": sidecar["patient_id"],

@@ -52,7 +52,9 @@ def validate(cfg: dict) -> dict:
     cfg = copy.deepcopy(cfg)
     errors = sorted(_with_defaults(Draft202012Validator)(schema()).iter_errors(cfg), key=str)
     if errors:
-        lines = [f"  {'.'.join(map(str, e.absolute_path)) or '(top level)'}: {e.message}" for e in errors]
+        lines = [
+            f"  {'.'.join(map(str, e.absolute_path)) or '(top level)'}: {e.message}" for e in errors
+        ]
         raise InputError("invalid configuration:\n" + "\n".join(lines))
     return cfg
 

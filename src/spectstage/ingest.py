@@ -85,11 +85,21 @@ def ingest_scan(item: ScanInput, cfg: dict, tmpl: Template) -> tuple[np.ndarray,
         "stage": item.stage,
         "format": scan.format,
         "inputs": [{"file": str(f.relative_to(root)), "sha256": sha256(f)} for f in files],
-        "original": {"shape": list(scan.data.shape), "voxel_mm": scan.voxel_mm,
-                     "orientation": scan.axcodes, **scan.meta},
-        "registration": {"method": "rigid + isotropic scale to the shipped template, Pearson correlation",
-                         "template_to_scan": reg.pose.as_dict()},
-        "reference": {"region": ref.region, "mean_counts": round(ref.mean, 4), "fallback": ref.fallback},
+        "original": {
+            "shape": list(scan.data.shape),
+            "voxel_mm": scan.voxel_mm,
+            "orientation": scan.axcodes,
+            **scan.meta,
+        },
+        "registration": {
+            "method": "rigid + isotropic scale to the shipped template, Pearson correlation",
+            "template_to_scan": reg.pose.as_dict(),
+        },
+        "reference": {
+            "region": ref.region,
+            "mean_counts": round(ref.mean, 4),
+            "fallback": ref.fallback,
+        },
         "regions": sbr,
         "qc": qc,
         "spectstage_version": __version__,
@@ -117,6 +127,10 @@ def run_batch(cfg: dict, batch: int, out_dir: Path) -> list[str]:
     for item in tqdm(items, desc=f"ingest batch {batch}", unit="scan", disable=None):
         volume, sidecar = ingest_scan(item, cfg, tmpl)
         write_volume(volume, sidecar, tmpl, out_dir)
-        log.info("%s: %s, correlation %.3f", item.scan_id, sidecar["format"],
-                 sidecar["qc"]["registration_correlation"])
+        log.info(
+            "%s: %s, correlation %.3f",
+            item.scan_id,
+            sidecar["format"],
+            sidecar["qc"]["registration_correlation"],
+        )
     return [i.scan_id for i in items]

@@ -56,9 +56,15 @@ def from_raw_dir(raw_dir: Path, stages: list[str]) -> list[ScanInput]:
             continue
         stage = match.group(1)
         if stage not in stages:
-            raise InputError(f"{stage_dir}: stage {stage!r} is not one of the configured stages {stages}")
+            raise InputError(
+                f"{stage_dir}: stage {stage!r} is not one of the configured stages {stages}"
+            )
         for entry in sorted(p for p in stage_dir.iterdir() if not p.name.startswith(".")):
-            pid = _check_id(entry.name if entry.is_dir() else _strip_suffix(entry.name), "patient ID", str(entry))
+            pid = _check_id(
+                entry.name if entry.is_dir() else _strip_suffix(entry.name),
+                "patient ID",
+                str(entry),
+            )
             scans.append(ScanInput(pid, pid, stage, entry))
     return scans
 
@@ -78,10 +84,14 @@ def from_manifest(manifest: Path, stages: list[str]) -> list[ScanInput]:
     for line, row in enumerate(table.to_dict("records"), start=2):
         where = f"manifest {manifest} line {line}"
         if row["stage"] not in stages:
-            raise InputError(f"{where}: stage {row['stage']!r} is not one of the configured stages {stages}")
+            raise InputError(
+                f"{where}: stage {row['stage']!r} is not one of the configured stages {stages}"
+            )
         path = (root / row["path"]).resolve()
         if not path.is_relative_to(root):
-            raise InputError(f"{where}: path {row['path']!r} resolves outside the manifest's folder")
+            raise InputError(
+                f"{where}: path {row['path']!r} resolves outside the manifest's folder"
+            )
         if not path.exists():
             raise InputError(f"{where}: {row['path']!r} does not exist")
         pid = _check_id(row["patient_id"], "patient ID", where)
@@ -107,7 +117,9 @@ def discover(cfg: dict) -> list[ScanInput]:
             detail = f"stages {other.stage} and {s.stage}" if other.stage != s.stage else "twice"
             raise InputError(f"scan {s.scan_id!r} is listed {detail} ({other.path}, {s.path})")
         if s.path in by_path:
-            raise InputError(f"{s.path} is listed as two scans: {by_path[s.path].scan_id!r} and {s.scan_id!r}")
+            raise InputError(
+                f"{s.path} is listed as two scans: {by_path[s.path].scan_id!r} and {s.scan_id!r}"
+            )
         seen[s.scan_id], by_path[s.path] = s, s
     return sorted(scans, key=lambda s: s.scan_id)
 

@@ -23,8 +23,8 @@ from spectstage.template import Template
 LEVELS = ((4, 1, 0.5), (2, 3, 0.1))
 SEARCH_MM = (-24.0, -12.0, 0.0, 12.0, 24.0)  # coarse translation search around the start
 MIN_OVERLAP = 0.15  # fraction of template points the scan must cover for a pose to count
-DENOISE_MM = 4.0
-HEAD_LEVEL = 0.02  # template value outside which registration ignores the grid  # Gaussian sigma applied to the scan before registration (Poisson noise)
+DENOISE_MM = 4.0  # Gaussian sigma applied to the scan before registration (Poisson noise)
+HEAD_LEVEL = 0.02  # template value outside which registration ignores the grid
 
 
 @dataclass
@@ -117,7 +117,12 @@ class Reference:
 
 
 def reference(
-    volume: np.ndarray, covered: np.ndarray, tmpl: Template, region: str, fallback: str, min_coverage: float
+    volume: np.ndarray,
+    covered: np.ndarray,
+    tmpl: Template,
+    region: str,
+    fallback: str,
+    min_coverage: float,
 ) -> Reference:
     """Mean uptake in the reference region, or in the fallback region when it is not covered.
 
@@ -131,9 +136,14 @@ def reference(
     from spectstage.errors import InputError
 
     if fallback == "none":
-        raise InputError(f"the scan covers {coverage:.0%} of the {region} reference region and no fallback is set")
+        raise InputError(
+            f"the scan covers {coverage:.0%} of the {region} reference region"
+            " and no fallback is set"
+        )
     alt = tmpl.mask(fallback) & covered
     if alt.sum() < 100:
-        raise InputError(f"the scan covers neither the {region} nor the {fallback} reference region")
+        raise InputError(
+            f"the scan covers neither the {region} nor the {fallback} reference region"
+        )
     ratio = tmpl.image[alt].mean() / tmpl.image[primary].mean()
     return Reference(fallback, float(volume[alt].mean() / ratio), coverage, True)

@@ -11,4 +11,6 @@ from spectstage.template import STRIATAL_REGIONS, Template
 
 
 def regional_sbr(volume: np.ndarray, tmpl: Template) -> dict[str, float]:
-    return {f"sbr_{r}": round(float(volume[tmpl.mask(r)].mean()) - 1.0, 4) for r in STRIATAL_REGIONS}
+    return {
+        f"sbr_{r}": round(float(volume[tmpl.mask(r)].mean()) - 1.0, 4) for r in STRIATAL_REGIONS
+    }

@@ -54,8 +54,8 @@ def plan(per_stage: list[int], stages: list[str], fmt: str, seed: int) -> list[D
             prng = np.random.default_rng(pseed)
             pid = f"P{numbers[len(items)]:04d}"
             patient = sample_patient(prng, pid, stage, si, len(stages))
-            if fmt == "mixed":
-                layout = LAYOUTS[int(prng.integers(len(LAYOUTS)))]
+            if fmt == "mixed":  # round-robin, so even a tiny cohort has every layout
+                layout = LAYOUTS[len(items) % len(LAYOUTS)]
             elif fmt == "dicom":
                 layout = LAYOUTS[1 + int(prng.integers(2))]
             else:

@@ -51,7 +51,11 @@ def sample_patient(
     # The other side follows, more so in later disease.
     spread = float(np.clip(0.2 + 0.6 * severity + rng.normal(0, 0.12), 0.0, 1.0))
     healthy = max(rng.normal(*HEALTHY_SBR), 1.5)
-    loss = {"putamen_posterior": severity, "putamen_anterior": 0.75 * severity, "caudate": 0.45 * severity}
+    loss = {
+        "putamen_posterior": severity,
+        "putamen_anterior": 0.75 * severity,
+        "caudate": 0.45 * severity,
+    }
     sbr = {}
     for region, frac in loss.items():
         for side, factor in ((worse, 1.0), (other, spread)):

@@ -86,9 +86,13 @@ def _geometry(ds: Dataset, lps_aff: np.ndarray, k: int) -> tuple[list[float], li
 
 
 def write_dicom_multiframe(
-    volume: np.ndarray, affine: np.ndarray, path: Path, phi: dict[str, str], top_level_geometry: bool
+    volume: np.ndarray,
+    affine: np.ndarray,
+    path: Path,
+    phi: dict[str, str],
+    top_level_geometry: bool,
 ) -> None:
-    """One NM multi-frame file; geometry in DetectorInformationSequence (and optionally top level)."""
+    """One NM multi-frame file; geometry in DetectorInformationSequence (optionally top level)."""
     frames, lps_aff = _lps_frames(volume, affine)
     ds = _base_dataset(phi, generate_uid(), generate_uid())
     iop, ipp = _geometry(ds, lps_aff, 0)
@@ -109,7 +113,11 @@ def write_dicom_multiframe(
 
 
 def write_dicom_series(
-    volume: np.ndarray, affine: np.ndarray, folder: Path, phi: dict[str, str], rng: np.random.Generator
+    volume: np.ndarray,
+    affine: np.ndarray,
+    folder: Path,
+    phi: dict[str, str],
+    rng: np.random.Generator,
 ) -> None:
     """One file per axial slice, named with random hex so names do not sort in slice order."""
     frames, lps_aff = _lps_frames(volume, affine)
@@ -139,12 +147,18 @@ def fake_phi(rng: np.random.Generator, index: int) -> dict[str, str]:
 def annotation_colour(lut: np.ndarray) -> tuple[int, int, int]:
     """A text colour as far as possible from every colour of the map (so it can be masked)."""
     candidates = np.array([[0, 255, 0], [0, 255, 255], [255, 0, 255], [0, 0, 255], [255, 0, 0]])
-    dist = np.linalg.norm(candidates[:, None, :] - lut[None, :, :].astype(float), axis=2).min(axis=1)
+    dist = np.linalg.norm(candidates[:, None, :] - lut[None, :, :].astype(float), axis=2).min(
+        axis=1
+    )
     return tuple(int(c) for c in candidates[int(np.argmax(dist))])
 
 
 def sample_stack(
-    volume: np.ndarray, affine: np.ndarray, conv: SliceConventions, shape: tuple[int, int, int], centre_mm
+    volume: np.ndarray,
+    affine: np.ndarray,
+    conv: SliceConventions,
+    shape: tuple[int, int, int],
+    centre_mm,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Resample a RAS volume onto a coronal stack (slice, row, col) centred at `centre_mm`."""
     stack_aff = stack_affine(shape, conv)

@@ -83,9 +83,7 @@ def find_series(files: list[Path]) -> tuple[Series, list[Series]]:
     ignored = [s for s in groups.values() if s.reason]
     folder = files[0].parent
     if len(candidates) != 1:
-        listing = "; ".join(
-            f"[{s.describe()}: {s.reason or 'candidate'}]" for s in groups.values()
-        )
+        listing = "; ".join(f"[{s.describe()}: {s.reason or 'candidate'}]" for s in groups.values())
         what = "no reconstructed NM volume" if not candidates else "several NM volumes"
         raise InputError(f"{folder}: {what} among {len(groups)} series: {listing}")
     return candidates[0], ignored
@@ -150,7 +148,10 @@ def _read_series(files: list[Path], headers: list):
     if len(np.unique(np.round(along, 3))) != len(files):
         raise InputError(f"{files[0].parent}: several slices share one position")
     if np.ptp(steps) > 0.01 * abs(steps.mean()):
-        raise InputError(f"{files[0].parent}: slice spacing is not uniform ({steps.min():.2f}-{steps.max():.2f} mm)")
+        raise InputError(
+            f"{files[0].parent}: slice spacing is not uniform "
+            f"({steps.min():.2f}-{steps.max():.2f} mm)"
+        )
     slices = [_pixels(pydicom.dcmread(files[i]), files[i]) for i in order]
     if len({s.shape for s in slices}) > 1:
         raise InputError(f"{files[0].parent}: slices differ in size")
@@ -176,4 +177,6 @@ def read_dicom(files: list[Path]):
         "manufacturer": str(getattr(header, "Manufacturer", "")),
         "ignored_series": [f"{s.describe()}: {s.reason}" for s in ignored],
     }
-    return Scan(data=np.ascontiguousarray(data, dtype=np.float32), affine=affine, format="dicom", meta=meta)
+    return Scan(
+        data=np.ascontiguousarray(data, dtype=np.float32), affine=affine, format="dicom", meta=meta
+    )

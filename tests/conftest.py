@@ -1,0 +1,71 @@
+"""Shared fixtures: one tiny generated cohort and one workflow run for the whole session."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+TINY_PER_STAGE = [3, 3, 3, 3]
+TINY_BATCHES = 3
+
+
+def run(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    """Run a command with the venv's tools first on PATH; output captured as text."""
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{cmd} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return run([str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), *args], workdir, check)
+
+
+@pytest.fixture(scope="session")
+def tiny_cohort(tmp_path_factory) -> Path:
+    """12 patients, every input layout (PNG, DICOM multi-frame and series, NIfTI)."""
+    from spectstage.demo.cohort import generate
+
+    out = tmp_path_factory.mktemp("cohort") / "raw"
+    generate(out, "mixed", TINY_PER_STAGE, seed=7, workers=2)
+    return out
+
+
+def tiny_config(cohort: Path, folder: Path, **extra) -> list[str]:
+    """Write a user config for `cohort` into `folder`; returns the snakemake arguments for it."""
+    import yaml
+
+    path = folder / "tiny.yaml"
+    path.write_text(
+        yaml.safe_dump({"raw_dir": str(cohort), "ingest": {"batches": TINY_BATCHES}, **extra})
+    )
+    return ["--configfile", str(path)]
+
+
+@pytest.fixture(scope="session")
+def workflow_run(tiny_cohort, tmp_path_factory) -> Path:
+    """The tiny cohort through the whole workflow, once; tests only read the results.
+
+    The data sit inside the working folder under a relative raw_dir, as a user would
+    have them, so a copy of the folder is a faithful second checkout.
+    """
+    workdir = tmp_path_factory.mktemp("workflow")
+    shutil.copytree(tiny_cohort, workdir / "raw")
+    snakemake(workdir, "--cores", "2", *tiny_config(Path("raw"), workdir))
+    return workdir
+
+
+@pytest.fixture
+def scratch_cohort(tiny_cohort, tmp_path) -> Path:
+    """A private copy of the tiny cohort that a test may modify."""
+    copy = tmp_path / "raw"
+    shutil.copytree(tiny_cohort, copy)
+    return copy

@@ -1,0 +1,45 @@
+"""One schema: defaults filled in, unknown keys and wrong types refused, files agree."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from spectstage import config
+from spectstage.errors import InputError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_shipped_config_is_valid_and_states_every_default():
+    shipped = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    assert config.validate(shipped) == config.validate({})
+
+
+def test_config_schema_link_points_at_the_package_schema():
+    assert (REPO / "config" / "schema.yaml").resolve() == config.schema_path().resolve()
+
+
+@pytest.mark.parametrize(
+    ("cfg", "message"),
+    [
+        ({"stagez": [1, 2]}, "'stagez' was unexpected"),
+        ({"slices": {"pixel_mm": "two"}}, "slices.pixel_mm"),
+        ({"slices": {"image_left": "left"}}, "slices.image_left"),
+        ({"ingest": {"batches": 0}}, "ingest.batches"),
+        ({"stages": [1]}, "stages"),
+    ],
+)
+def test_bad_config_is_refused_naming_the_key(cfg, message):
+    with pytest.raises(InputError, match=message):
+        config.validate(cfg)
+
+
+def test_settings_override_file(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("raw_dir: a\nslices: {colormap: gray}\n")
+    cfg = config.load(path, '{"raw_dir": "b"}')
+    assert cfg["raw_dir"] == "b" and cfg["slices"]["colormap"] == "gray"
+    assert cfg["slices"]["pixel_mm"] == 2.0

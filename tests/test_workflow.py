@@ -1,0 +1,72 @@
+"""The Snakemake workflow on the tiny cohort: one shared run, then cheap dry-runs."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import BIN, REPO, run, snakemake, tiny_config
+from spectstage import template
+
+pytestmark = pytest.mark.workflow
+
+
+def test_every_scan_gives_a_canonical_volume_sidecar_and_cohort_row(workflow_run, tiny_cohort):
+    truth = pd.read_csv(tiny_cohort / "truth.csv", dtype={"stage": str})
+    cohort = pd.read_csv(workflow_run / "results" / "cohort.csv", dtype={"stage": str})
+    assert sorted(cohort["scan_id"]) == sorted(truth["scan_id"])
+    stages = cohort.set_index("scan_id")["stage"]
+    assert stages.to_dict() == truth.set_index("scan_id")["stage"].to_dict()
+    tmpl = template.load()
+    for scan_id in cohort["scan_id"]:
+        img = nib.load(workflow_run / "results" / "volumes" / f"{scan_id}.nii.gz")
+        assert img.get_data_dtype() == np.float32
+        assert "".join(nib.aff2axcodes(img.affine)) == "RAS"
+        np.testing.assert_allclose(img.affine, tmpl.affine)
+        sidecar = json.loads((workflow_run / "results" / "volumes" / f"{scan_id}.json").read_text())
+        assert {"format", "inputs", "original", "registration", "reference", "qc"} <= set(sidecar)
+        assert all(len(i["sha256"]) == 64 for i in sidecar["inputs"])
+        # Reference-normalised: the reference region averages 1 (fallback: close to it).
+        data = img.get_fdata()
+        if not sidecar["reference"]["fallback"]:
+            assert abs(data[tmpl.mask("occipital")].mean() - 1) < 1e-3
+    # Slice stacks cannot cover the occipital cortex: they use the flagged fallback.
+    fmt = cohort.set_index("scan_id")["format"]
+    assert cohort.set_index("scan_id").loc[fmt == "slices", "flag_reference_fallback"].all()
+
+
+def test_second_run_does_nothing(workflow_run, tiny_cohort):
+    dry = snakemake(workflow_run, "-n", *tiny_config(Path("raw"), workflow_run))
+    assert "Nothing to be done" in dry.stdout + dry.stderr
+
+
+def test_adding_a_patient_reruns_one_ingest_batch(workflow_run, tmp_path):
+    work = tmp_path / "work"
+    shutil.copytree(workflow_run, work, symlinks=True)
+    stage_2 = work / "raw" / "stage_2"
+    shutil.copytree(next(stage_2.iterdir()), stage_2 / "NEW01")
+    dry = snakemake(work, "-n", "--quiet", "rules", *tiny_config(Path("raw"), work))
+    out = dry.stdout + dry.stderr
+    assert len(set(re.findall(r"ingest_batch_\d+", out))) == 1, out
+    assert "cohort_table" in out
+
+
+def test_lint_and_format_are_clean(tiny_cohort, tmp_path):
+    lint = snakemake(REPO, "--lint", *tiny_config(tiny_cohort, tmp_path), check=False)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    run([str(BIN / "snakefmt"), "--check", "Snakefile", "rules"], REPO)
+
+
+def test_unknown_config_key_stops_the_workflow_at_start(tiny_cohort, tmp_path):
+    bad = snakemake(
+        tmp_path, "-n", "--config", f"raw_dir={tiny_cohort}", "ingset={batches: 2}", check=False
+    )
+    assert bad.returncode != 0
+    assert "ingset" in bad.stdout + bad.stderr
