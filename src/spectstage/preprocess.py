@@ -19,9 +19,14 @@ from spectstage.io import Scan
 from spectstage.template import Template
 
 # Per level: template grid step (8 mm, then 4 mm), share of its points used (a regular
-# subsample keeps the fine level fast at no measurable cost in accuracy), Powell tolerance.
-LEVELS = ((4, 1, 0.5), (2, 3, 0.1))
-SEARCH_MM = (-24.0, -12.0, 0.0, 12.0, 24.0)  # coarse translation search around the start
+# subsample keeps the fine level fast at no measurable cost in accuracy), Powell's
+# parameter and cost tolerances.
+LEVELS = ((4, 1, 0.5, 1e-4), (2, 3, 0.1, 1e-5))
+# Coarse translation search around the centre-of-mass start, in mm. Partial stacks are
+# mostly off along their slice axis (y for coronal slices) and in height (z).
+SEARCH_X_MM = (0.0,)
+SEARCH_Y_MM = (-24.0, -12.0, 0.0, 12.0, 24.0)
+SEARCH_Z_MM = (-12.0, 0.0, 12.0)
 MIN_OVERLAP = 0.15  # fraction of template points the scan must cover for a pose to count
 DENOISE_MM = 4.0  # Gaussian sigma applied to the scan before registration (Poisson noise)
 HEAD_LEVEL = 0.02  # template value outside which registration ignores the grid
@@ -77,11 +82,11 @@ def register(scan: Scan, tmpl: Template) -> Registration:
     coarse = _Cost(scan, moving, tmpl, *LEVELS[0][:2])
     candidates = (
         np.array([0, 0, 0, *(start + offset), 0.0])
-        for offset in itertools.product(SEARCH_MM, repeat=3)
+        for offset in itertools.product(SEARCH_X_MM, SEARCH_Y_MM, SEARCH_Z_MM)
     )
     vector = min(candidates, key=coarse)
     cost = coarse
-    for step, every, tolerance in LEVELS:
+    for step, every, xtol, ftol in LEVELS:
         cost = _Cost(scan, moving, tmpl, step, every)
         # Scale is optimised as 100*log(scale) so that one unit is ~1 %, like 1 degree or 1 mm.
         scaled = vector * [1, 1, 1, 1, 1, 1, 100]
@@ -89,7 +94,7 @@ def register(scan: Scan, tmpl: Template) -> Registration:
             lambda v, c=cost: c(v / [1, 1, 1, 1, 1, 1, 100]),
             scaled,
             method="Powell",
-            options={"xtol": tolerance, "ftol": 1e-5},
+            options={"xtol": xtol, "ftol": ftol},
         )
         vector = result.x / [1, 1, 1, 1, 1, 1, 100]
     pose = Pose.from_vector(vector)

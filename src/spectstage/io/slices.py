@@ -76,8 +76,10 @@ def invert_colormap(rgb: np.ndarray, lut: np.ndarray) -> tuple[np.ndarray, np.nd
     """Nearest-colour lookup: (intensity in [0, 1], True where the colour is on the map)."""
     from scipy.spatial import cKDTree
 
-    flat = rgb.reshape(-1, 3).astype(np.float32)
-    colours, inverse = np.unique(flat, axis=0, return_inverse=True)  # few distinct colours
+    # Look up each distinct colour once: pack RGB into one integer (fast 1-D unique).
+    packed = rgb.reshape(-1, 3).astype(np.int32) @ np.array([1 << 16, 1 << 8, 1], dtype=np.int32)
+    codes, inverse = np.unique(packed, return_inverse=True)
+    colours = np.stack([codes >> 16, (codes >> 8) & 255, codes & 255], axis=1).astype(np.float32)
     dist, idx = cKDTree(lut.astype(np.float32)).query(colours)
     value = (idx / 255.0).astype(np.float32)[inverse.ravel()]
     on_map = (dist <= OFF_MAP_DISTANCE)[inverse.ravel()]
