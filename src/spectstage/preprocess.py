@@ -21,7 +21,7 @@ from spectstage.template import Template
 # Per level: template grid step (8 mm, then 4 mm), share of its points used (a regular
 # subsample keeps the fine level fast at no measurable cost in accuracy), Powell's
 # parameter and cost tolerances.
-LEVELS = ((4, 1, 0.5, 1e-4), (2, 3, 0.1, 1e-5))
+LEVELS = ((4, 2, 0.5, 1e-4), (2, 4, 0.1, 1e-5))
 # Coarse translation search around the centre-of-mass start, in mm. Partial stacks are
 # mostly off along their slice axis (y for coronal slices) and in height (z).
 SEARCH_X_MM = (0.0,)
