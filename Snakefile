@@ -15,9 +15,10 @@ validate(config, os.path.join(workflow.basedir, "config", "schema.yaml"))
 
 include: "rules/common.smk"
 include: "rules/ingest.smk"
+include: "rules/model.smk"
 
 
 rule all:
     default_target: True
     input:
-        "results/cohort.csv",
+        "results/metrics.json",

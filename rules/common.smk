@@ -19,4 +19,8 @@ INPUT_KEYS = ("raw_dir", "manifest", "stages")
 
 
 wildcard_constraints:
-    scan="[^/]+",
+    fold=r"\d+",
+
+
+FOLDS = list(range(config["folds"]["k"]))
+VOLUMES = [f"results/volumes/{s.scan_id}.nii.gz" for s in SCANS]

@@ -48,6 +48,43 @@ def cmd_cohort(args: argparse.Namespace) -> None:
     print(f"{args.out}: {n} scan(s)")
 
 
+def cmd_folds(args: argparse.Namespace) -> None:
+    from spectstage.folds import write_folds
+
+    folds = write_folds(args.cohort, args.out, _config(args))
+    print(f"{args.out}: {folds['fold'].nunique()} folds, {folds['patient_id'].nunique()} patients")
+
+
+def cmd_augment(args: argparse.Namespace) -> None:
+    from spectstage.augment import write_shard
+
+    n = write_shard(args.folds, args.cohort, args.fold, args.out_dir, _config(args))
+    print(f"fold {args.fold}: {n} training samples in {args.out_dir}")
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from spectstage.train import train_fold
+
+    cfg = _config(args)
+    meta = train_fold(args.folds, args.cohort, args.shard, args.fold, args.out_dir, args.checkpoint_dir,
+                      cfg, args.threads or cfg["train"]["threads"])
+    print(f"fold {args.fold}: best epoch {meta['best_epoch']}, "
+          f"validation balanced accuracy {meta['val_balanced_accuracy']:.3f}")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from spectstage.evaluate import evaluate
+    from spectstage.provenance import write_provenance
+
+    cfg = _config(args)
+    metrics = evaluate(args.predictions, args.folds, args.cohort, args.out_dir, cfg)
+    write_provenance(args.out_dir / "provenance.json", cfg)
+    for name, result in metrics.items():
+        pooled = result["pooled"]
+        print(f"{name:13s} balanced accuracy {pooled['balanced_accuracy']:.3f}  "
+              f"QWK {pooled['quadratic_weighted_kappa']:.3f}  macro-F1 {pooled['macro_f1']:.3f}")
+
+
 def _add_config_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, help="YAML config (default: built-in defaults)")
     p.add_argument(
@@ -83,6 +120,39 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--volumes-dir", type=Path, default=Path("results/volumes"))
     p.add_argument("--out", type=Path, default=Path("results/cohort.csv"))
     p.set_defaults(func=cmd_cohort)
+
+    p = sub.add_parser("folds", help="patient-grouped stratified folds -> results/folds.csv")
+    _add_config_options(p)
+    p.add_argument("--cohort", type=Path, default=Path("results/cohort.csv"))
+    p.add_argument("--out", type=Path, default=Path("results/folds.csv"))
+    p.set_defaults(func=cmd_folds)
+
+    p = sub.add_parser("augment", help="one fold's augmented, oversampled training shard")
+    _add_config_options(p)
+    p.add_argument("--fold", type=int, required=True)
+    p.add_argument("--folds", type=Path, default=Path("results/folds.csv"))
+    p.add_argument("--cohort", type=Path, default=Path("results/cohort.csv"))
+    p.add_argument("--out-dir", type=Path, required=True)
+    p.set_defaults(func=cmd_augment)
+
+    p = sub.add_parser("train", help="train one fold's CNN (resumes from its checkpoint)")
+    _add_config_options(p)
+    p.add_argument("--fold", type=int, required=True)
+    p.add_argument("--folds", type=Path, default=Path("results/folds.csv"))
+    p.add_argument("--cohort", type=Path, default=Path("results/cohort.csv"))
+    p.add_argument("--shard", type=Path, required=True)
+    p.add_argument("--out-dir", type=Path, required=True)
+    p.add_argument("--checkpoint-dir", type=Path, required=True, help="kept outside the rule's outputs")
+    p.add_argument("--threads", type=int, default=None, help="default: train.threads")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="pool out-of-fold predictions into metrics")
+    _add_config_options(p)
+    p.add_argument("--predictions", type=Path, nargs="+", required=True)
+    p.add_argument("--folds", type=Path, default=Path("results/folds.csv"))
+    p.add_argument("--cohort", type=Path, default=Path("results/cohort.csv"))
+    p.add_argument("--out-dir", type=Path, default=Path("results"))
+    p.set_defaults(func=cmd_evaluate)
     return ap
 
 

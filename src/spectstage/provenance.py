@@ -28,6 +28,10 @@ STAGE_SOURCES: dict[str, tuple[str, ...]] = {
         "demo/phantom.py",
     ),
     "cohort": ("cohort.py", "inputs.py", "config.py"),
+    "folds": ("folds.py", "config.py"),
+    "augment": ("augment.py", "crop.py", "folds.py", "template.py", "config.py"),
+    "train": ("train.py", "models.py", "crop.py", "folds.py", "config.py"),
+    "evaluate": ("evaluate.py", "config.py"),
 }
 
 
@@ -51,3 +55,36 @@ def _walk(node):
                 yield from _walk(child)
         elif not child.name.endswith(".pyc"):
             yield child
+
+
+PROVENANCE_PACKAGES = ("torch", "monai", "numpy", "scipy", "scikit-learn", "nibabel", "pydicom", "snakemake", "spectstage")
+
+
+def write_provenance(path, cfg: dict) -> None:
+    """Versions, config and git commit beside a result (kept out of the metrics themselves)."""
+    import json
+    import platform
+    import subprocess
+    from importlib.metadata import PackageNotFoundError, version
+
+    from spectstage.atomic import write_text
+
+    versions = {}
+    for name in PROVENANCE_PACKAGES:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = None
+    root = resources.files("spectstage")
+    git = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain"], capture_output=True, text=True)
+    record = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": versions,
+        "git_commit": git.stdout.strip() or None,
+        "git_dirty": bool(dirty.stdout.strip()) if git.returncode == 0 else None,
+        "source_hashes": {stage: source_hash(stage) for stage in STAGE_SOURCES},
+        "config": cfg,
+    }
+    write_text(path, json.dumps(record, indent=1, sort_keys=True) + "\n")

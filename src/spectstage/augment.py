@@ -1,0 +1,169 @@
+"""Per-fold training shard: augmented copies of the fold's *training* scans only, with
+minority stages oversampled, and a table that replays every sample.
+
+Random parameters are drawn here (numpy, seeded per fold) and applied by deterministic
+MONAI transforms, so each row of samples.csv reproduces its sample exactly (`replay`).
+Left-right flips are anatomically valid (stage does not depend on the worse side);
+anterior-posterior and superior-inferior flips are not, so none are made.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from spectstage.atomic import atomic_path
+from spectstage.crop import Crop
+from spectstage.errors import InputError
+from spectstage.folds import fold_split
+
+MARGIN = 6  # canonical voxels around the crop, so rotations and shifts bring in real data
+
+
+@dataclass(frozen=True)
+class SampleParams:
+    flip_lr: bool
+    rotate_deg: tuple[float, float, float]
+    scale: float
+    shift_voxels: tuple[float, float, float]  # canonical voxels
+    intensity_scale: float
+    gamma: float
+    blur_sigma: float  # canonical voxels
+    noise_std: float  # relative to the crop's mean
+    noise_seed: int
+
+    def row(self) -> dict:
+        out = {}
+        for key, value in asdict(self).items():
+            if isinstance(value, tuple):
+                out.update({f"{key}_{axis}": round(v, 6) for axis, v in zip("xyz", value, strict=True)})
+            else:
+                out[key] = round(value, 6) if isinstance(value, float) else value
+        return out
+
+    @classmethod
+    def from_row(cls, row: dict) -> SampleParams:
+        def triple(key):
+            return tuple(float(row[f"{key}_{a}"]) for a in "xyz")
+
+        return cls(
+            flip_lr=bool(row["flip_lr"]),
+            rotate_deg=triple("rotate_deg"),
+            scale=float(row["scale"]),
+            shift_voxels=triple("shift_voxels"),
+            intensity_scale=float(row["intensity_scale"]),
+            gamma=float(row["gamma"]),
+            blur_sigma=float(row["blur_sigma"]),
+            noise_std=float(row["noise_std"]),
+            noise_seed=int(row["noise_seed"]),
+        )
+
+
+def sample_params(rng: np.random.Generator, cfg: dict) -> SampleParams:
+    def sym(limit: float, n: int | None = None):
+        return rng.uniform(-limit, limit, n)
+
+    return SampleParams(
+        flip_lr=bool(cfg["flip_lr"]) and bool(rng.integers(2)),
+        rotate_deg=tuple(float(v) for v in sym(cfg["rotate_deg"], 3)),
+        scale=float(1 + sym(cfg["scale"])),
+        shift_voxels=tuple(float(v) for v in sym(cfg["shift_voxels"], 3)),
+        intensity_scale=float(1 + sym(cfg["intensity"])),
+        gamma=float(1 + sym(cfg["gamma"])),
+        blur_sigma=float(rng.uniform(0, cfg["blur_sigma"])),
+        noise_std=float(rng.uniform(0, cfg["noise"])),
+        noise_seed=int(rng.integers(2**31)),
+    )
+
+
+def replay(volume: np.ndarray, params: SampleParams, crop: Crop) -> np.ndarray:
+    """Apply one sample's transforms to a canonical volume; returns the model-input crop."""
+    import torch
+    from monai.transforms import AdjustContrast, Affine, Flip, GaussianSmooth
+
+    box = volume[crop.canonical_box(MARGIN)]
+    img = torch.from_numpy(np.ascontiguousarray(box, dtype=np.float32))[None]
+    if params.flip_lr:
+        img = Flip(spatial_axis=0)(img)  # axis 0 is x (left-right) in RAS
+    img = Affine(
+        rotate_params=[math.radians(a) for a in params.rotate_deg],
+        scale_params=[params.scale] * 3,
+        translate_params=list(params.shift_voxels),
+        padding_mode="border",
+        image_only=True,
+    )(img)
+    img = AdjustContrast(gamma=params.gamma)(img) * params.intensity_scale
+    if params.blur_sigma > 0:
+        img = GaussianSmooth(sigma=params.blur_sigma)(img)
+    out = np.asarray(img[0], dtype=np.float32)
+    noise = np.random.default_rng(params.noise_seed).normal(0, 1, out.shape).astype(np.float32)
+    out = out + noise * params.noise_std * float(np.abs(out).mean())
+    inner = out[MARGIN:-MARGIN, MARGIN:-MARGIN, MARGIN:-MARGIN]
+    return crop.pool(inner).astype(np.float32)
+
+
+def plan_samples(train: pd.DataFrame, copies: int, balance: float) -> list[str]:
+    """Source scan of each sample: `copies` per scan, minority stages topped up round-robin
+    to `balance` x the largest stage (1.0 = every stage equally often)."""
+    counts = train["stage"].value_counts()
+    target = math.ceil(balance * counts.max())
+    sources = []
+    for stage in sorted(counts.index):
+        scans = sorted(train.loc[train["stage"] == stage, "scan_id"])
+        n = copies * max(len(scans), target)
+        sources += [scans[i % len(scans)] for i in range(n)]
+    return sources
+
+
+def build_shard(folds: pd.DataFrame, cohort: pd.DataFrame, fold: int, cfg: dict) -> tuple[dict, pd.DataFrame]:
+    """(shard dict of tensors, samples table) for one fold, from its training scans only."""
+    import nibabel as nib
+    import torch
+
+    train = fold_split(folds, fold, "train")
+    held_out = set(folds.loc[(folds["fold"] == fold) & (folds["split"] != "train"), "patient_id"])
+    if held_out & set(train["patient_id"]):
+        raise InputError(f"fold {fold}: a validation or test patient is among the training scans")
+    settings = cfg["augment"]
+    crop = Crop.from_config(cfg["train"]["crop"])
+    labels = [str(s) for s in cfg["stages"]]
+    volumes = cohort.set_index("scan_id")["volume"]
+    sources = plan_samples(train, settings["copies"], settings["balance"])
+    rng = np.random.default_rng([settings["seed"], fold])
+    cache: dict[str, np.ndarray] = {}
+    stage_of = train.set_index("scan_id")["stage"]
+    patient_of = train.set_index("scan_id")["patient_id"]
+    x, rows = [], []
+    for i, scan_id in enumerate(sources):
+        if scan_id not in cache:
+            cache[scan_id] = np.asarray(nib.load(volumes[scan_id]).dataobj, dtype=np.float32)
+        params = sample_params(rng, settings)
+        x.append(replay(cache[scan_id], params, crop))
+        rows.append({"sample": i, "scan_id": scan_id, "patient_id": patient_of[scan_id],
+                     "stage": stage_of[scan_id], **params.row()})
+    samples = pd.DataFrame(rows)
+    shard = {
+        "x": torch.from_numpy(np.stack(x)[:, None]).to(torch.float16),
+        "y": torch.tensor([labels.index(s) for s in samples["stage"]], dtype=torch.int64),
+        "labels": labels,
+        "fold": fold,
+    }
+    return shard, samples
+
+
+def write_shard(folds_csv: Path, cohort_csv: Path, fold: int, out_dir: Path, cfg: dict) -> int:
+    import torch
+
+    dtypes = {"stage": str, "patient_id": str, "scan_id": str}
+    folds = pd.read_csv(folds_csv, dtype=dtypes)
+    cohort = pd.read_csv(cohort_csv, dtype=dtypes)
+    shard, samples = build_shard(folds, cohort, fold, cfg)
+    with atomic_path(out_dir / "train_shard.pt") as tmp:
+        torch.save(shard, tmp)
+    with atomic_path(out_dir / "samples.csv") as tmp:
+        samples.to_csv(tmp, index=False)
+    return len(samples)

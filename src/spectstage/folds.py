@@ -1,0 +1,124 @@
+"""Patient-grouped, stage-stratified folds: results/folds.csv (one row per fold and scan).
+
+Every patient's scans share one test fold; each fold's training patients are split again
+into train and an inner validation set (for early stopping). The file is deterministic
+for a seed and can be frozen: `folds.file` imports an existing one instead.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from spectstage.atomic import atomic_path
+from spectstage.errors import InputError
+
+COLUMNS = ["fold", "patient_id", "scan_id", "stage", "split"]
+SPLITS = ("train", "val", "test")
+DUPLICATE_CORRELATION = 0.999  # two scan IDs this alike are the same scan
+
+
+def _patients(cohort: pd.DataFrame) -> pd.DataFrame:
+    """One row per patient with the stage used to stratify (the highest of their scans)."""
+    order = {s: i for i, s in enumerate(sorted(cohort["stage"].unique()))}
+    rank = cohort.assign(rank=cohort["stage"].map(order)).sort_values(["patient_id", "rank"])
+    return rank.groupby("patient_id", as_index=False).last()[["patient_id", "stage"]]
+
+
+def _check_enough_patients(patients: pd.DataFrame, k: int, what: str) -> None:
+    counts = patients["stage"].value_counts()
+    small = counts[counts < k]
+    if len(small):
+        detail = ", ".join(f"stage {s}: {n}" for s, n in small.items())
+        raise InputError(
+            f"{what}: {detail} patient(s), fewer than the {k} folds; lower folds.k to at most "
+            f"{int(counts.min())} or merge the stage with a neighbouring one in `stages`"
+        )
+
+
+def make_folds(cohort: pd.DataFrame, k: int, seed: int, val_folds: int) -> pd.DataFrame:
+    """Outer StratifiedGroupKFold by patient; inner 1/val_folds of training patients -> val."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    patients = _patients(cohort)
+    _check_enough_patients(patients, k, "folds")
+    outer = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+    rows = []
+    pids = patients["patient_id"].to_numpy()
+    for fold, (train_idx, test_idx) in enumerate(outer.split(pids, patients["stage"], groups=pids)):
+        train_patients = patients.iloc[train_idx]
+        inner = StratifiedGroupKFold(n_splits=val_folds, shuffle=True, random_state=seed + 1 + fold)
+        tp = train_patients["patient_id"].to_numpy()
+        _, val_idx = next(inner.split(tp, train_patients["stage"], groups=tp))
+        split = dict.fromkeys(pids[test_idx], "test")
+        split.update(dict.fromkeys(tp, "train"))
+        split.update(dict.fromkeys(tp[val_idx], "val"))
+        rows.append(cohort.assign(fold=fold, split=cohort["patient_id"].map(split)))
+    return pd.concat(rows)[COLUMNS].sort_values(["fold", "scan_id"]).reset_index(drop=True)
+
+
+def check_folds(folds: pd.DataFrame, cohort: pd.DataFrame | None = None) -> None:
+    """Refuse any leakage: the invariants every later stage relies on."""
+    if list(folds.columns[: len(COLUMNS)]) != COLUMNS:
+        raise InputError(f"folds table: expected columns {COLUMNS}, got {list(folds.columns)}")
+    bad_split = set(folds["split"]) - set(SPLITS)
+    if bad_split:
+        raise InputError(f"folds table: unknown split value(s) {sorted(bad_split)}")
+    test = folds[folds["split"] == "test"]
+    per_patient = test.groupby("patient_id")["fold"].nunique()
+    if (per_patient > 1).any():
+        raise InputError(f"patients in more than one test fold: {sorted(per_patient[per_patient > 1].index)}")
+    mixed = folds.groupby(["fold", "patient_id"])["split"].nunique()
+    if (mixed > 1).any():
+        bad = sorted({p for _, p in mixed[mixed > 1].index})
+        raise InputError(f"patients in two splits of one fold (train/val/test leak): {bad}")
+    scans = folds.groupby("scan_id")["fold"].nunique()
+    n_folds = folds["fold"].nunique()
+    if (scans != n_folds).any() or test["scan_id"].duplicated().any():
+        raise InputError("folds table: every scan must appear once in every fold and be tested once")
+    if cohort is not None:
+        unknown = sorted(set(cohort["scan_id"]) - set(folds["scan_id"]))
+        if unknown:
+            raise InputError(f"the frozen folds file does not know these scans: {unknown}")
+
+
+def check_duplicate_scans(cohort: pd.DataFrame) -> None:
+    """The same scan under two IDs would sit in train and test: compare the volumes."""
+    import nibabel as nib
+
+    vectors = []
+    for path in cohort["volume"]:
+        data = np.asarray(nib.load(path).dataobj, dtype=np.float32)[::2, ::2, ::2].ravel()
+        data = data - data.mean()
+        vectors.append(data / (np.linalg.norm(data) or 1.0))
+    sim = np.stack(vectors) @ np.stack(vectors).T
+    np.fill_diagonal(sim, 0)
+    i, j = np.nonzero(np.triu(sim >= DUPLICATE_CORRELATION))
+    if len(i):
+        pairs = [f"{cohort['scan_id'].iloc[a]} = {cohort['scan_id'].iloc[b]}" for a, b in zip(i, j, strict=True)]
+        raise InputError(f"the same scan appears under two IDs (volume correlation >= 0.999): {pairs}")
+
+
+def write_folds(cohort_csv: Path, out: Path, cfg: dict) -> pd.DataFrame:
+    cohort = pd.read_csv(cohort_csv, dtype={"stage": str, "patient_id": str, "scan_id": str})
+    settings = cfg["folds"]
+    if settings["file"]:
+        folds = pd.read_csv(settings["file"], dtype={"stage": str, "patient_id": str, "scan_id": str})
+        check_folds(folds, cohort)
+        folds = folds[folds["scan_id"].isin(cohort["scan_id"])]
+    else:
+        check_duplicate_scans(cohort)
+        folds = make_folds(cohort[["patient_id", "scan_id", "stage"]], settings["k"], settings["seed"],
+                           settings["val_folds"])
+    check_folds(folds, cohort)
+    with atomic_path(out) as tmp:
+        folds.to_csv(tmp, index=False)
+    return folds
+
+
+def fold_split(folds: pd.DataFrame, fold: int, split: str) -> pd.DataFrame:
+    """Scans of one split of one fold (after checking the table)."""
+    check_folds(folds)
+    return folds[(folds["fold"] == fold) & (folds["split"] == split)]

@@ -1,0 +1,71 @@
+"""3D classifiers for the striatal crop, chosen by `train.model`.
+
+- `small` (default): three conv blocks and global pooling; fast on a laptop CPU.
+- `seed`: the usual first attempt re-implemented in torch (Conv3D 32-64-128, dense 256,
+  dropout 0.5) - the baseline to beat, same crop, epochs, optimiser and augmentation.
+- `densenet121`, `resnet10`: MONAI networks, for GPUs.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+MODELS = ("small", "seed", "densenet121", "resnet10")
+
+
+def _block(c_in: int, c_out: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv3d(c_in, c_out, 3, padding=1, bias=False),
+        nn.BatchNorm3d(c_out),
+        nn.ReLU(inplace=True),
+        nn.MaxPool3d(2, ceil_mode=True),
+    )
+
+
+class SmallCNN(nn.Module):
+    def __init__(self, n_classes: int, width: int = 16, dropout: float = 0.3):
+        super().__init__()
+        self.features = nn.Sequential(_block(1, width), _block(width, 2 * width), _block(2 * width, 4 * width))
+        self.head = nn.Sequential(
+            nn.AdaptiveAvgPool3d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(4 * width, n_classes)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+class SeedCNN(nn.Module):
+    """Conv3D 32-64-128 (ReLU, max-pool) -> dense 256 -> dropout 0.5 -> classes."""
+
+    def __init__(self, n_classes: int, input_shape: tuple[int, int, int]):
+        super().__init__()
+        layers, c_in = [], 1
+        for c_out in (32, 64, 128):
+            layers += [nn.Conv3d(c_in, c_out, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool3d(2, ceil_mode=True)]
+            c_in = c_out
+        self.features = nn.Sequential(*layers)
+        with torch.no_grad():
+            n_flat = self.features(torch.zeros(1, 1, *input_shape)).numel()
+        self.head = nn.Sequential(
+            nn.Flatten(), nn.Linear(n_flat, 256), nn.ReLU(inplace=True), nn.Dropout(0.5), nn.Linear(256, n_classes)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def build_model(name: str, n_classes: int, input_shape: tuple[int, int, int]) -> nn.Module:
+    if name == "small":
+        return SmallCNN(n_classes)
+    if name == "seed":
+        return SeedCNN(n_classes, input_shape)
+    if name == "densenet121":
+        from monai.networks.nets import DenseNet121
+
+        return DenseNet121(spatial_dims=3, in_channels=1, out_channels=n_classes)
+    if name == "resnet10":
+        from monai.networks.nets import resnet10
+
+        return resnet10(spatial_dims=3, n_input_channels=1, num_classes=n_classes)
+    raise ValueError(f"train.model: unknown model {name!r} (choose from {', '.join(MODELS)})")

@@ -1,0 +1,207 @@
+"""Train one CNN for one fold: shard (training patients) -> early stopping on the fold's
+inner-validation patients -> probabilities for the fold's test patients.
+
+Read top to bottom: device, data, model, then the epoch loop. A checkpoint with every
+piece of state (RNG included, in plain types loadable with weights_only=True) is written
+after each epoch outside the rule's outputs, so a killed job resumes where it stopped
+and ends with the same weights as an uninterrupted run on CPU.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from spectstage.atomic import atomic_path
+from spectstage.crop import Crop, load_crops
+from spectstage.errors import InputError
+from spectstage.folds import fold_split
+from spectstage.models import build_model
+
+log = logging.getLogger(__name__)
+CHECKPOINT = "last.pt"
+
+
+def select_device(preference: str = "auto") -> torch.device:
+    """CUDA when present (or asked for), else CPU."""
+    if preference == "cpu":
+        return torch.device("cpu")
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if preference == "cuda":
+        raise InputError("train.device is cuda but no CUDA device is visible (check CUDA_VISIBLE_DEVICES)")
+    return torch.device("cpu")
+
+
+def amp_enabled(device: torch.device, setting: str = "auto") -> bool:
+    """Mixed precision on GPUs only: on CPU it would slow down and change the numbers."""
+    if setting == "off":
+        return False
+    if setting == "on" and device.type != "cuda":
+        raise InputError("train.amp is on but training runs on the CPU")
+    return device.type == "cuda"
+
+
+def balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    from sklearn.metrics import balanced_accuracy_score
+
+    return float(balanced_accuracy_score(y_true, y_pred))
+
+
+def _fingerprint(cfg: dict, shard: Path, fold: int) -> str:
+    """What the checkpoint must match to be resumed (settings and training data)."""
+    h = hashlib.sha256(json.dumps({k: cfg[k] for k in ("stages", "augment", "train")}, sort_keys=True).encode())
+    h.update(shard.read_bytes())
+    h.update(str(fold).encode())
+    return h.hexdigest()
+
+
+def _rng_state(loader_gen: torch.Generator) -> dict:
+    state = {"torch": torch.get_rng_state(), "loader": loader_gen.get_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict, loader_gen: torch.Generator) -> None:
+    torch.set_rng_state(state["torch"])
+    loader_gen.set_state(state["loader"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: torch.Tensor, device: torch.device, batch_size: int) -> np.ndarray:
+    model.eval()
+    probs = [torch.softmax(model(x[i : i + batch_size].to(device)).float(), 1).cpu() for i in range(0, len(x), batch_size)]
+    return torch.cat(probs).numpy().astype(np.float64)
+
+
+def train_fold(
+    folds_csv: Path,
+    cohort_csv: Path,
+    shard_path: Path,
+    fold: int,
+    out_dir: Path,
+    checkpoint_dir: Path,
+    cfg: dict,
+    threads: int = 1,
+) -> dict:
+    from tqdm import tqdm
+
+    settings = cfg["train"]
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.manual_seed(settings["seed"] + fold)
+    device = select_device(settings["device"])
+    use_amp = amp_enabled(device, settings["amp"])
+
+    # --- data: the shard for training; un-augmented crops for validation and test ------------
+    dtypes = {"stage": str, "patient_id": str, "scan_id": str}
+    folds = pd.read_csv(folds_csv, dtype=dtypes)
+    volumes = pd.read_csv(cohort_csv, dtype=dtypes).set_index("scan_id")["volume"]
+    shard = torch.load(shard_path, weights_only=True)
+    labels = [str(s) for s in cfg["stages"]]
+    if shard["labels"] != labels or shard["fold"] != fold:
+        raise InputError(f"{shard_path}: shard of fold {shard['fold']} with labels {shard['labels']}, "
+                         f"expected fold {fold} with {labels}")
+    val, test = fold_split(folds, fold, "val"), fold_split(folds, fold, "test")
+    train_patients = set(fold_split(folds, fold, "train")["patient_id"])
+    if train_patients & (set(val["patient_id"]) | set(test["patient_id"])):
+        raise InputError(f"fold {fold}: training patients overlap validation or test patients")
+    crop = Crop.from_config(settings["crop"])
+    x_val = torch.from_numpy(load_crops(volumes[val["scan_id"]], crop))
+    y_val = np.array([labels.index(s) for s in val["stage"]])
+    x_test = torch.from_numpy(load_crops(volumes[test["scan_id"]], crop))
+    dataset = torch.utils.data.TensorDataset(shard["x"].float(), shard["y"])
+    loader_gen = torch.Generator().manual_seed(settings["seed"] + fold)
+    loader = torch.utils.data.DataLoader(dataset, settings["batch_size"], shuffle=True, generator=loader_gen)
+
+    # --- model, loss (class weights from the shard), optimiser, schedule -------------------
+    model = build_model(settings["model"], len(labels), tuple(x_val.shape[2:])).to(device)
+    counts = torch.bincount(shard["y"], minlength=len(labels)).float().clamp(min=1)
+    loss_fn = nn.CrossEntropyLoss(weight=(counts.sum() / counts / len(labels)).to(device))
+    optimiser = torch.optim.AdamW(model.parameters(), lr=settings["lr"], weight_decay=settings["weight_decay"])
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=settings["epochs"])
+    scaler = torch.amp.GradScaler(device.type, enabled=use_amp)
+
+    # --- resume -----------------------------------------------------------------------------
+    fingerprint = _fingerprint(cfg, shard_path, fold)
+    ckpt_path = checkpoint_dir / CHECKPOINT
+    state = {"epoch": 0, "history": [], "best_score": -1.0, "best_epoch": 0, "bad_epochs": 0,
+             "best_model": {k: v.clone() for k, v in model.state_dict().items()}}
+    if ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, weights_only=True, map_location="cpu")
+        if ckpt["fingerprint"] == fingerprint:
+            model.load_state_dict(ckpt["model"])
+            optimiser.load_state_dict(ckpt["optimiser"])
+            scheduler.load_state_dict(ckpt["scheduler"])
+            scaler.load_state_dict(ckpt["scaler"])
+            _set_rng_state(ckpt["rng"], loader_gen)
+            state = ckpt["state"]
+            log.info("fold %d: resuming after epoch %d from %s", fold, state["epoch"], ckpt_path)
+        else:
+            log.info("fold %d: %s is from other settings or data; starting afresh", fold, ckpt_path)
+
+    # --- the epoch loop ---------------------------------------------------------------------
+    epochs = tqdm(range(state["epoch"], settings["epochs"]), desc=f"fold {fold}", unit="epoch", disable=None)
+    for epoch in epochs:
+        if state["bad_epochs"] >= settings["patience"]:
+            break
+        model.train()
+        total, n = 0.0, 0
+        for xb, yb in loader:
+            xb, yb = xb.to(device), yb.to(device)
+            optimiser.zero_grad(set_to_none=True)
+            with torch.autocast(device.type, enabled=use_amp):
+                loss = loss_fn(model(xb), yb)
+            scaler.scale(loss).backward()
+            scaler.step(optimiser)
+            scaler.update()
+            total, n = total + loss.item() * len(yb), n + len(yb)
+        lr = optimiser.param_groups[0]["lr"]
+        scheduler.step()
+        p_val = predict(model, x_val, device, settings["batch_size"])
+        score = balanced_accuracy(y_val, p_val.argmax(1))
+        val_loss = float(nn.functional.nll_loss(torch.log(torch.from_numpy(p_val) + 1e-12), torch.from_numpy(y_val)))
+        state["history"].append({"epoch": epoch + 1, "train_loss": round(total / n, 6), "val_loss": round(val_loss, 6),
+                                 "val_balanced_accuracy": round(score, 6), "lr": lr})
+        if score > state["best_score"]:
+            state.update(best_score=score, best_epoch=epoch + 1, bad_epochs=0,
+                         best_model={k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
+        else:
+            state["bad_epochs"] += 1
+        state["epoch"] = epoch + 1
+        epochs.set_postfix(loss=f"{total / n:.3f}", val_ba=f"{score:.3f}")
+        log.info("fold %d epoch %d: train loss %.4f, val BA %.3f", fold, epoch + 1, total / n, score)
+        checkpoint = {"fingerprint": fingerprint, "model": model.state_dict(), "optimiser": optimiser.state_dict(),
+                      "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
+                      "rng": _rng_state(loader_gen), "state": state}
+        with atomic_path(ckpt_path) as tmp:
+            torch.save(checkpoint, tmp)
+
+    # --- outputs: best weights + metadata, history, test probabilities ----------------------
+    model.load_state_dict(state["best_model"])
+    p_test = predict(model, x_test, device, settings["batch_size"])
+    predictions = test[["fold", "patient_id", "scan_id", "stage"]].reset_index(drop=True)
+    for i, label in enumerate(labels):
+        predictions[f"p_{label}"] = p_test[:, i]
+    from spectstage.provenance import source_hash
+
+    meta = {"model": settings["model"], "input_shape": list(x_val.shape[1:]), "labels": labels, "fold": fold,
+            "best_epoch": state["best_epoch"], "val_balanced_accuracy": state["best_score"],
+            "crop": settings["crop"], "preprocessing_hash": source_hash("ingest"), "config": cfg["train"]}
+    with atomic_path(out_dir / "model.pt") as tmp:
+        torch.save({"state_dict": state["best_model"], "meta": meta}, tmp)
+    with atomic_path(out_dir / "history.csv") as tmp:
+        pd.DataFrame(state["history"]).to_csv(tmp, index=False)
+    with atomic_path(out_dir / "test_predictions.csv") as tmp:
+        predictions.to_csv(tmp, index=False, float_format="%.8f")
+    return meta
