@@ -24,12 +24,16 @@ def _block(c_in: int, c_out: int) -> nn.Sequential:
 
 
 class SmallCNN(nn.Module):
-    def __init__(self, n_classes: int, width: int = 16, dropout: float = 0.3):
+    """Three conv blocks; the head keeps the coarse spatial layout (flatten, not global
+    pooling) because *where* uptake is lost (putamen or caudate, one side or both) is the
+    signal."""
+
+    def __init__(self, n_classes: int, input_shape: tuple[int, int, int], width: int = 16, dropout: float = 0.3):
         super().__init__()
         self.features = nn.Sequential(_block(1, width), _block(width, 2 * width), _block(2 * width, 4 * width))
-        self.head = nn.Sequential(
-            nn.AdaptiveAvgPool3d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(4 * width, n_classes)
-        )
+        with torch.no_grad():
+            n_flat = self.features(torch.zeros(1, 1, *input_shape)).numel()
+        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(n_flat, n_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
@@ -57,7 +61,7 @@ class SeedCNN(nn.Module):
 
 def build_model(name: str, n_classes: int, input_shape: tuple[int, int, int]) -> nn.Module:
     if name == "small":
-        return SmallCNN(n_classes)
+        return SmallCNN(n_classes, input_shape)
     if name == "seed":
         return SeedCNN(n_classes, input_shape)
     if name == "densenet121":
