@@ -1,4 +1,4 @@
-# spectstage: DaTSCAN SPECT -> canonical volumes -> (later) folds, CNNs, metrics.
+# spectstage: DaTSCAN SPECT -> canonical volumes -> folds -> one CNN per fold -> metrics.
 # Run from any folder: outputs go to results/ under the working directory.
 import os
 
@@ -15,7 +15,10 @@ validate(config, os.path.join(workflow.basedir, "config", "schema.yaml"))
 
 include: "rules/common.smk"
 include: "rules/ingest.smk"
-include: "rules/model.smk"
+include: "rules/folds.smk"
+include: "rules/augment.smk"
+include: "rules/train.smk"
+include: "rules/evaluate.smk"
 
 
 rule all:

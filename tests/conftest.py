@@ -12,7 +12,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-TINY_PER_STAGE = [3, 3, 3, 3]
+TINY_PER_STAGE = [6, 6, 6, 4]
 TINY_BATCHES = 3
 
 
@@ -31,7 +31,7 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
 
 @pytest.fixture(scope="session")
 def tiny_cohort(tmp_path_factory) -> Path:
-    """12 patients, every input layout (PNG, DICOM multi-frame and series, NIfTI)."""
+    """22 patients, every input layout (PNG, DICOM multi-frame and series, NIfTI)."""
     from spectstage.demo.cohort import generate
 
     out = tmp_path_factory.mktemp("cohort") / "raw"
@@ -44,9 +44,16 @@ def tiny_config(cohort: Path, folder: Path, **extra) -> list[str]:
     import yaml
 
     path = folder / "tiny.yaml"
-    path.write_text(
-        yaml.safe_dump({"raw_dir": str(cohort), "ingest": {"batches": TINY_BATCHES}, **extra})
-    )
+    cfg = {
+        "raw_dir": str(cohort),
+        "ingest": {"batches": TINY_BATCHES},
+        "folds": {"k": 2, "val_folds": 2},
+        "augment": {"copies": 1},
+        "train": {"epochs": 2, "batch_size": 8},
+        "evaluate": {"truth_table": str(cohort / "truth.csv")},
+        **extra,
+    }
+    path.write_text(yaml.safe_dump(cfg))
     return ["--configfile", str(path)]
 
 

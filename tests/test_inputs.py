@@ -7,6 +7,7 @@ import shutil
 import pandas as pd
 import pytest
 
+from conftest import TINY_PER_STAGE
 from spectstage.config import validate
 from spectstage.errors import InputError
 from spectstage.inputs import batch_of, batches, discover
@@ -18,13 +19,13 @@ def test_raw_dir_and_manifest_give_the_same_scans(tiny_cohort):
     assert [(s.scan_id, s.stage, s.path.resolve()) for s in from_dir] == [
         (s.scan_id, s.stage, s.path) for s in from_manifest
     ]
-    assert len(from_dir) == 12 and {s.stage for s in from_dir} == {"1", "2", "3", "4"}
+    assert len(from_dir) == sum(TINY_PER_STAGE) and {s.stage for s in from_dir} == {"1", "2", "3", "4"}
 
 
 def test_top_level_files_and_foreign_folders_are_ignored(scratch_cohort):
     (scratch_cohort / "notes.txt").write_text("ignored")
     (scratch_cohort / "misc").mkdir()
-    assert len(discover(validate({"raw_dir": str(scratch_cohort)}))) == 12
+    assert len(discover(validate({"raw_dir": str(scratch_cohort)}))) == sum(TINY_PER_STAGE)
 
 
 def test_unknown_stage_folder_is_refused(scratch_cohort):

@@ -78,9 +78,17 @@ def _set_rng_state(state: dict, loader_gen: torch.Generator) -> None:
 
 
 @torch.no_grad()
-def predict(model: nn.Module, x: torch.Tensor, device: torch.device, batch_size: int) -> np.ndarray:
+def predict(model: nn.Module, x: torch.Tensor, device: torch.device, batch_size: int, tta_flip: bool) -> np.ndarray:
+    """Class probabilities; with tta_flip, averaged with the left-right mirrored input
+    (valid because training already flips left-right)."""
     model.eval()
-    probs = [torch.softmax(model(x[i : i + batch_size].to(device)).float(), 1).cpu() for i in range(0, len(x), batch_size)]
+    probs = []
+    for i in range(0, len(x), batch_size):
+        xb = x[i : i + batch_size].to(device)
+        p = torch.softmax(model(xb).float(), 1)
+        if tta_flip:
+            p = (p + torch.softmax(model(torch.flip(xb, dims=[2])).float(), 1)) / 2
+        probs.append(p.cpu())
     return torch.cat(probs).numpy().astype(np.float64)
 
 
@@ -168,7 +176,7 @@ def train_fold(
             total, n = total + loss.item() * len(yb), n + len(yb)
         lr = optimiser.param_groups[0]["lr"]
         scheduler.step()
-        p_val = predict(model, x_val, device, settings["batch_size"])
+        p_val = predict(model, x_val, device, settings["batch_size"], settings["tta_flip"])
         score = balanced_accuracy(y_val, p_val.argmax(1))
         val_loss = float(nn.functional.nll_loss(torch.log(torch.from_numpy(p_val) + 1e-12), torch.from_numpy(y_val)))
         state["history"].append({"epoch": epoch + 1, "train_loss": round(total / n, 6), "val_loss": round(val_loss, 6),
@@ -189,7 +197,7 @@ def train_fold(
 
     # --- outputs: best weights + metadata, history, test probabilities ----------------------
     model.load_state_dict(state["best_model"])
-    p_test = predict(model, x_test, device, settings["batch_size"])
+    p_test = predict(model, x_test, device, settings["batch_size"], settings["tta_flip"])
     predictions = test[["fold", "patient_id", "scan_id", "stage"]].reset_index(drop=True)
     for i, label in enumerate(labels):
         predictions[f"p_{label}"] = p_test[:, i]

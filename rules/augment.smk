@@ -1,0 +1,21 @@
+# One augmented, oversampled training shard per fold, from its training patients only.
+
+
+rule augment_fold:
+    input:
+        folds="results/folds.csv",
+        cohort="results/cohort.csv",
+    output:
+        shard="results/folds/fold_{fold}/train_shard.pt",
+        samples="results/folds/fold_{fold}/samples.csv",
+    log:
+        "results/logs/augment/fold_{fold}.log",
+    conda:
+        ENV
+    params:
+        settings=settings(*INPUT_KEYS, "augment", "train"),
+        code=source_hash("augment"),
+    shell:
+        "spectstage augment --fold {wildcards.fold} --settings {params.settings:q}"
+        " --folds {input.folds:q} --cohort {input.cohort:q}"
+        " --out-dir results/folds/fold_{wildcards.fold} 2> {log:q}"

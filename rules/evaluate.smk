@@ -1,0 +1,25 @@
+# Pool the folds' test predictions: out-of-fold metrics, baselines, plots.
+
+
+rule evaluate:
+    input:
+        predictions=expand(
+            "results/models/fold_{fold}/test_predictions.csv", fold=FOLDS
+        ),
+        folds="results/folds.csv",
+        cohort="results/cohort.csv",
+    output:
+        oof="results/oof_predictions.csv",
+        metrics="results/metrics.json",
+        plot="results/plots/confusion_matrix.png",
+        provenance="results/provenance.json",
+    log:
+        "results/logs/evaluate.log",
+    conda:
+        ENV
+    params:
+        settings=settings(*INPUT_KEYS, "folds", "train", "evaluate"),
+        code=source_hash("evaluate"),
+    shell:
+        "spectstage evaluate --settings {params.settings:q} --predictions {input.predictions:q}"
+        " --folds {input.folds:q} --cohort {input.cohort:q} --out-dir results 2> {log:q}"

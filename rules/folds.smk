@@ -1,0 +1,19 @@
+# Patient-grouped, stage-stratified folds, written once (results/folds.csv).
+
+
+rule folds:
+    input:
+        cohort="results/cohort.csv",
+        volumes=VOLUMES,
+    output:
+        "results/folds.csv",
+    log:
+        "results/logs/folds.log",
+    conda:
+        ENV
+    params:
+        settings=settings(*INPUT_KEYS, "folds"),
+        code=source_hash("folds"),
+    shell:
+        "spectstage folds --settings {params.settings:q} --cohort {input.cohort:q}"
+        " --out {output:q} 2> {log:q}"

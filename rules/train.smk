@@ -1,0 +1,29 @@
+# One CNN per fold; checkpoints outside the outputs so a killed job resumes.
+
+
+rule train_fold:
+    input:
+        shard="results/folds/fold_{fold}/train_shard.pt",
+        folds="results/folds.csv",
+        cohort="results/cohort.csv",
+    output:
+        model="results/models/fold_{fold}/model.pt",
+        history="results/models/fold_{fold}/history.csv",
+        predictions="results/models/fold_{fold}/test_predictions.csv",
+    log:
+        "results/logs/train/fold_{fold}.log",
+    conda:
+        ENV
+    threads: config["train"]["threads"]
+    resources:
+        gpu=0,
+    params:
+        settings=settings(*INPUT_KEYS, "augment", "train"),
+        code=source_hash("train"),
+        # Checkpoints live outside the outputs: Snakemake deletes a failed job's outputs.
+        checkpoints="results/checkpoints/fold_{fold}",
+    shell:
+        "spectstage train --fold {wildcards.fold} --settings {params.settings:q}"
+        " --shard {input.shard:q} --folds {input.folds:q} --cohort {input.cohort:q}"
+        " --out-dir results/models/fold_{wildcards.fold}"
+        " --checkpoint-dir {params.checkpoints:q} --threads {threads} 2> {log:q}"

@@ -1,0 +1,97 @@
+"""Patient-grouped folds and the guards that refuse leakage."""
+
+from __future__ import annotations
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+
+from spectstage.errors import InputError
+from spectstage.folds import check_duplicate_scans, check_folds, make_folds, write_folds
+
+
+def synthetic_cohort(per_stage=(10, 10, 10, 6), longitudinal=5) -> pd.DataFrame:
+    rows = []
+    for s, n in enumerate(per_stage, start=1):
+        for i in range(n):
+            pid = f"S{s}P{i}"
+            rows.append({"patient_id": pid, "scan_id": f"{pid}_a", "stage": str(s)})
+            if i < longitudinal:  # a second scan of the same patient
+                rows.append({"patient_id": pid, "scan_id": f"{pid}_b", "stage": str(s)})
+    return pd.DataFrame(rows)
+
+
+def test_folds_group_patients_and_stratify_stages():
+    cohort = synthetic_cohort()
+    folds = make_folds(cohort, k=3, seed=0, val_folds=4)
+    check_folds(folds, cohort)
+    test = folds[folds["split"] == "test"]
+    assert sorted(test["scan_id"]) == sorted(cohort["scan_id"])  # every scan tested once
+    assert (test.groupby("patient_id")["fold"].nunique() == 1).all()
+    for _, part in test.groupby("fold"):
+        assert set(part["stage"]) == {"1", "2", "3", "4"}
+    for _, part in folds.groupby("fold"):
+        assert set(part["split"]) == {"train", "val", "test"}
+        assert (part.groupby("patient_id")["split"].nunique() == 1).all()
+
+
+def test_same_seed_same_folds_other_seed_other_folds():
+    cohort = synthetic_cohort()
+    a, b = make_folds(cohort, 3, 7, 4), make_folds(cohort, 3, 7, 4)
+    pd.testing.assert_frame_equal(a, b)
+    assert not a.equals(make_folds(cohort, 3, 8, 4))
+
+
+def test_too_few_patients_of_a_stage_says_what_to_do():
+    with pytest.raises(InputError, match=r"stage 4: 2 patient\(s\), fewer than the 5 folds; lower folds.k"):
+        make_folds(synthetic_cohort((10, 10, 10, 2)), k=5, seed=0, val_folds=4)
+
+
+def test_patient_in_two_test_folds_is_refused():
+    folds = make_folds(synthetic_cohort(), 3, 0, 4)
+    victim = folds.loc[folds["split"] == "test", "patient_id"].iloc[0]
+    fold = folds.loc[(folds["patient_id"] == victim) & (folds["split"] == "test"), "fold"].iloc[0]
+    other = folds[(folds["patient_id"] == victim) & (folds["fold"] != fold)].index[0]
+    folds.loc[other, "split"] = "test"
+    with pytest.raises(InputError, match="more than one test fold"):
+        check_folds(folds)
+
+
+def test_scan_split_across_train_and_test_of_one_fold_is_refused():
+    cohort = synthetic_cohort()
+    folds = make_folds(cohort, 3, 0, 4)
+    pid = cohort.loc[cohort["scan_id"].str.endswith("_b"), "patient_id"].iloc[0]  # two scans
+    rows = folds[(folds["patient_id"] == pid) & (folds["split"] == "test")]
+    folds.loc[rows.index[0], "split"] = "train"
+    with pytest.raises(InputError, match="two splits of one fold"):
+        check_folds(folds)
+
+
+def test_frozen_file_is_reused_and_unknown_scans_are_listed(tmp_path):
+    cohort = synthetic_cohort()
+    frozen = make_folds(cohort, 3, 0, 4)
+    frozen.to_csv(tmp_path / "frozen.csv", index=False)
+    cohort_csv = tmp_path / "cohort.csv"
+    cohort.assign(volume="unused").to_csv(cohort_csv, index=False)
+    cfg = {"folds": {"k": 3, "seed": 99, "val_folds": 4, "file": str(tmp_path / "frozen.csv")}}
+    written = write_folds(cohort_csv, tmp_path / "folds.csv", cfg)
+    pd.testing.assert_frame_equal(written.reset_index(drop=True), frozen)
+    bigger = pd.concat([cohort, pd.DataFrame([{"patient_id": "NEW", "scan_id": "NEW_a", "stage": "1"}])])
+    bigger.assign(volume="unused").to_csv(cohort_csv, index=False)
+    with pytest.raises(InputError, match=r"does not know these scans: \['NEW_a'\]"):
+        write_folds(cohort_csv, tmp_path / "folds.csv", cfg)
+
+
+def test_same_scan_under_two_ids_is_refused(tmp_path):
+    rng = np.random.default_rng(0)
+    paths = []
+    for i, data in enumerate([rng.random((8, 8, 8)), rng.random((8, 8, 8))]):
+        paths.append(tmp_path / f"s{i}.nii.gz")
+        nib.save(nib.Nifti1Image(data.astype(np.float32), np.eye(4)), paths[-1])
+    paths.append(tmp_path / "copy.nii.gz")
+    nib.save(nib.load(paths[0]), paths[-1])
+    cohort = pd.DataFrame({"scan_id": ["s0", "s1", "copy"], "volume": [str(p) for p in paths]})
+    check_duplicate_scans(cohort.iloc[:2])
+    with pytest.raises(InputError, match="s0 = copy"):
+        check_duplicate_scans(cohort)

@@ -1,0 +1,101 @@
+"""Device choice, the AMP path, determinism and kill-and-resume of one fold's training."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pandas as pd
+import pytest
+import torch
+
+from conftest import BIN
+from spectstage import train
+from spectstage.errors import InputError
+
+
+def test_device_is_chosen_automatically(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert train.select_device("auto").type == "cpu"
+    with pytest.raises(InputError, match="no CUDA device"):
+        train.select_device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert train.select_device("auto").type == "cuda"
+    assert train.select_device("cpu").type == "cpu"
+
+
+def test_amp_only_on_cuda():
+    assert train.amp_enabled(torch.device("cuda"), "auto")
+    assert not train.amp_enabled(torch.device("cuda"), "off")
+    assert not train.amp_enabled(torch.device("cpu"), "auto")
+    with pytest.raises(InputError, match="CPU"):
+        train.amp_enabled(torch.device("cpu"), "on")
+
+
+def fold_args(run, tmp, name, epochs, patience=None):
+    results = run / "results"
+    settings = {"raw_dir": "raw", "train": {"epochs": epochs, "batch_size": 4, "patience": patience or epochs}}
+    return [
+        str(BIN / "spectstage"), "train", "--fold", "0", "--settings", json.dumps(settings),
+        "--shard", str(results / "folds/fold_0/train_shard.pt"), "--folds", str(results / "folds.csv"),
+        "--cohort", str(results / "cohort.csv"), "--out-dir", str(tmp / name / "out"),
+        "--checkpoint-dir", str(tmp / name / "ckpt"), "--threads", "1",
+    ]
+
+
+def test_amp_code_path_runs_on_cpu(workflow_run, tmp_path, monkeypatch):
+    """The CUDA mixed-precision branch (autocast + GradScaler) exercised on the CPU."""
+    monkeypatch.setattr(train, "amp_enabled", lambda device, setting: True)
+    from spectstage import config
+
+    cfg = config.validate({"raw_dir": "raw", "train": {"epochs": 1, "batch_size": 4}})
+    monkeypatch.chdir(workflow_run)
+    r = workflow_run / "results"
+    train.train_fold(r / "folds.csv", r / "cohort.csv", r / "folds/fold_0/train_shard.pt", 0,
+                     tmp_path / "out", tmp_path / "ckpt", cfg, threads=1)
+    probs = pd.read_csv(tmp_path / "out" / "test_predictions.csv").filter(like="p_")
+    assert ((probs.sum(axis=1) - 1).abs() < 1e-5).all()
+
+
+def test_same_seed_same_weights_and_kill_then_resume_matches(workflow_run, tmp_path):
+    epochs = 25
+    subprocess.run(fold_args(workflow_run, tmp_path, "whole", epochs), cwd=workflow_run, check=True,
+                   capture_output=True)
+    subprocess.run(fold_args(workflow_run, tmp_path, "again", epochs), cwd=workflow_run, check=True,
+                   capture_output=True)
+    proc = subprocess.Popen(fold_args(workflow_run, tmp_path, "killed", epochs), cwd=workflow_run,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt = tmp_path / "killed" / "ckpt" / train.CHECKPOINT
+    deadline = time.time() + 120
+    while not ckpt.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.005)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    stopped_at = torch.load(ckpt, weights_only=True)["state"]["epoch"]
+    assert 1 <= stopped_at < epochs, "the kill must land mid-training"
+    assert not (tmp_path / "killed" / "out" / "model.pt").exists()
+    subprocess.run(fold_args(workflow_run, tmp_path, "killed", epochs), cwd=workflow_run, check=True,
+                   capture_output=True)
+
+    def weights(name):
+        return torch.load(tmp_path / name / "out" / "model.pt", weights_only=True)["state_dict"]
+
+    whole, again, resumed = weights("whole"), weights("again"), weights("killed")
+    for key in whole:
+        assert torch.equal(whole[key], again[key]), key
+        assert torch.equal(whole[key], resumed[key]), key
+    history = [pd.read_csv(tmp_path / n / "out" / "history.csv") for n in ("whole", "killed")]
+    pd.testing.assert_frame_equal(*history)
+    meta = torch.load(tmp_path / "whole" / "out" / "model.pt", weights_only=True)["meta"]
+    assert meta["labels"] == ["1", "2", "3", "4"] and meta["model"] == "small"
+
+
+def test_checkpoint_from_other_settings_is_not_resumed(workflow_run, tmp_path):
+    subprocess.run(fold_args(workflow_run, tmp_path, "a", 2), cwd=workflow_run, check=True, capture_output=True)
+    args = fold_args(workflow_run, tmp_path, "a", 3)
+    out = subprocess.run(args, cwd=workflow_run, check=True, capture_output=True, text=True)
+    assert "starting afresh" in out.stderr
+    assert len(pd.read_csv(tmp_path / "a" / "out" / "history.csv")) == 3
