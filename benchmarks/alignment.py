@@ -1,6 +1,7 @@
 """Residual misalignment of ingest against the demo generator's true pose, per input layout.
 
-Usage (after `make demo`): python benchmarks/alignment.py [--raw data/demo] [--volumes results/volumes]
+Usage (after `make demo`):
+    python benchmarks/alignment.py [--raw data/demo] [--volumes results/volumes]
 Prints a table and writes benchmarks/results/alignment.json. Never asserts: tests do that.
 """
 
@@ -21,7 +22,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--raw", type=Path, default=Path("data/demo"))
     ap.add_argument("--volumes", type=Path, default=Path("results/volumes"))
-    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "alignment.json")
+    ap.add_argument(
+        "--out", type=Path, default=Path(__file__).parent / "results" / "alignment.json"
+    )
     args = ap.parse_args()
 
     tmpl = template.load()
@@ -41,7 +44,9 @@ def main() -> None:
         rows.append(
             {
                 "layout": t.layout,
-                "misalignment_voxels": float(np.linalg.norm(shift, axis=1).mean() / template.VOXEL_MM),
+                "misalignment_voxels": float(
+                    np.linalg.norm(shift, axis=1).mean() / template.VOXEL_MM
+                ),
                 "correlation": sidecar["qc"]["registration_correlation"],
             }
         )
@@ -63,7 +68,9 @@ def main() -> None:
     print(f"Residual misalignment, canonical voxels of {template.VOXEL_MM} mm (goal: mean <= 1)")
     print(summary.round(3).to_string())
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(summary.round(4).reset_index().to_dict("records"), indent=1) + "\n")
+    args.out.write_text(
+        json.dumps(summary.round(4).reset_index().to_dict("records"), indent=1) + "\n"
+    )
     print(f"wrote {args.out}")
 
 

@@ -23,16 +23,26 @@ def tables(workflow_run):
 
 
 def settings(copies=2, balance=1.0, seed=0):
-    return config.validate({"stages": [1, 2, 3, 4], "augment": {"copies": copies, "balance": balance, "seed": seed}})
+    return config.validate(
+        {"stages": [1, 2, 3, 4], "augment": {"copies": copies, "balance": balance, "seed": seed}}
+    )
 
 
 def test_plan_oversamples_minority_stages():
-    train = pd.DataFrame({"scan_id": [f"s{i}" for i in range(13)], "stage": ["1"] * 8 + ["4"] * 3 + ["2"] * 2})
-    balanced = pd.Series(plan_samples(train, copies=2, balance=1.0)).map(train.set_index("scan_id")["stage"])
+    train = pd.DataFrame(
+        {"scan_id": [f"s{i}" for i in range(13)], "stage": ["1"] * 8 + ["4"] * 3 + ["2"] * 2}
+    )
+    balanced = pd.Series(plan_samples(train, copies=2, balance=1.0)).map(
+        train.set_index("scan_id")["stage"]
+    )
     assert balanced.value_counts().to_dict() == {"1": 16, "2": 16, "4": 16}
-    plain = pd.Series(plan_samples(train, copies=2, balance=0.0)).map(train.set_index("scan_id")["stage"])
+    plain = pd.Series(plan_samples(train, copies=2, balance=0.0)).map(
+        train.set_index("scan_id")["stage"]
+    )
     assert plain.value_counts().to_dict() == {"1": 16, "4": 6, "2": 4}
-    half = pd.Series(plan_samples(train, copies=1, balance=0.5)).map(train.set_index("scan_id")["stage"])
+    half = pd.Series(plan_samples(train, copies=1, balance=0.5)).map(
+        train.set_index("scan_id")["stage"]
+    )
     assert half.value_counts().to_dict() == {"1": 8, "4": 4, "2": 4}
 
 
@@ -46,7 +56,11 @@ def test_shard_holds_only_training_patients_with_configured_counts(tables):
         train = part[part["split"] == "train"]
         counts = samples["stage"].value_counts()
         assert counts.nunique() == 1 and counts.iloc[0] == 2 * train["stage"].value_counts().max()
-        assert shard["x"].shape == (len(samples), 1, *Crop.from_config(settings()["train"]["crop"]).shape)
+        assert shard["x"].shape == (
+            len(samples),
+            1,
+            *Crop.from_config(settings()["train"]["crop"]).shape,
+        )
         labels = ["1", "2", "3", "4"]
         assert [labels[i] for i in shard["y"].tolist()] == samples["stage"].tolist()
 
@@ -61,8 +75,12 @@ def test_same_seed_same_shard_and_rows_replay(tables):
     import nibabel as nib
 
     row = rows_a.iloc[3].to_dict()
-    volume = np.asarray(nib.load(cohort.set_index("scan_id").loc[row["scan_id"], "volume"]).dataobj, np.float32)
-    again = replay(volume, SampleParams.from_row(row), Crop.from_config(settings()["train"]["crop"]))
+    volume = np.asarray(
+        nib.load(cohort.set_index("scan_id").loc[row["scan_id"], "volume"]).dataobj, np.float32
+    )
+    again = replay(
+        volume, SampleParams.from_row(row), Crop.from_config(settings()["train"]["crop"])
+    )
     np.testing.assert_allclose(again.astype(np.float16), a["x"][3, 0].numpy())
 
 

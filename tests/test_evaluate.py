@@ -14,7 +14,9 @@ def predictions(tmp_path, scans_per_fold):
     files = []
     for fold, scans in enumerate(scans_per_fold):
         f = tmp_path / f"fold{fold}.csv"
-        pd.DataFrame({"fold": fold, "patient_id": scans, "scan_id": scans, "stage": "1", "p_1": 1.0}).to_csv(f, index=False)
+        pd.DataFrame(
+            {"fold": fold, "patient_id": scans, "scan_id": scans, "stage": "1", "p_1": 1.0}
+        ).to_csv(f, index=False)
         files.append(f)
     return files
 

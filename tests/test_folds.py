@@ -44,7 +44,9 @@ def test_same_seed_same_folds_other_seed_other_folds():
 
 
 def test_too_few_patients_of_a_stage_says_what_to_do():
-    with pytest.raises(InputError, match=r"stage 4: 2 patient\(s\), fewer than the 5 folds; lower folds.k"):
+    with pytest.raises(
+        InputError, match=r"stage 4: 2 patient\(s\), fewer than the 5 folds; lower folds.k"
+    ):
         make_folds(synthetic_cohort((10, 10, 10, 2)), k=5, seed=0, val_folds=4)
 
 
@@ -77,7 +79,9 @@ def test_frozen_file_is_reused_and_unknown_scans_are_listed(tmp_path):
     cfg = {"folds": {"k": 3, "seed": 99, "val_folds": 4, "file": str(tmp_path / "frozen.csv")}}
     written = write_folds(cohort_csv, tmp_path / "folds.csv", cfg)
     pd.testing.assert_frame_equal(written.reset_index(drop=True), frozen)
-    bigger = pd.concat([cohort, pd.DataFrame([{"patient_id": "NEW", "scan_id": "NEW_a", "stage": "1"}])])
+    bigger = pd.concat(
+        [cohort, pd.DataFrame([{"patient_id": "NEW", "scan_id": "NEW_a", "stage": "1"}])]
+    )
     bigger.assign(volume="unused").to_csv(cohort_csv, index=False)
     with pytest.raises(InputError, match=r"does not know these scans: \['NEW_a'\]"):
         write_folds(cohort_csv, tmp_path / "folds.csv", cfg)

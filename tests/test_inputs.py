@@ -19,7 +19,12 @@ def test_raw_dir_and_manifest_give_the_same_scans(tiny_cohort):
     assert [(s.scan_id, s.stage, s.path.resolve()) for s in from_dir] == [
         (s.scan_id, s.stage, s.path) for s in from_manifest
     ]
-    assert len(from_dir) == sum(TINY_PER_STAGE) and {s.stage for s in from_dir} == {"1", "2", "3", "4"}
+    assert len(from_dir) == sum(TINY_PER_STAGE) and {s.stage for s in from_dir} == {
+        "1",
+        "2",
+        "3",
+        "4",
+    }
 
 
 def test_top_level_files_and_foreign_folders_are_ignored(scratch_cohort):

@@ -37,12 +37,29 @@ def test_amp_only_on_cuda():
 
 def fold_args(run, tmp, name, epochs, patience=None):
     results = run / "results"
-    settings = {"raw_dir": "raw", "train": {"epochs": epochs, "batch_size": 4, "patience": patience or epochs}}
+    settings = {
+        "raw_dir": "raw",
+        "train": {"epochs": epochs, "batch_size": 4, "patience": patience or epochs},
+    }
     return [
-        str(BIN / "spectstage"), "train", "--fold", "0", "--settings", json.dumps(settings),
-        "--shard", str(results / "folds/fold_0/train_shard.pt"), "--folds", str(results / "folds.csv"),
-        "--cohort", str(results / "cohort.csv"), "--out-dir", str(tmp / name / "out"),
-        "--checkpoint-dir", str(tmp / name / "ckpt"), "--threads", "1",
+        str(BIN / "spectstage"),
+        "train",
+        "--fold",
+        "0",
+        "--settings",
+        json.dumps(settings),
+        "--shard",
+        str(results / "folds/fold_0/train_shard.pt"),
+        "--folds",
+        str(results / "folds.csv"),
+        "--cohort",
+        str(results / "cohort.csv"),
+        "--out-dir",
+        str(tmp / name / "out"),
+        "--checkpoint-dir",
+        str(tmp / name / "ckpt"),
+        "--threads",
+        "1",
     ]
 
 
@@ -54,20 +71,40 @@ def test_amp_code_path_runs_on_cpu(workflow_run, tmp_path, monkeypatch):
     cfg = config.validate({"raw_dir": "raw", "train": {"epochs": 1, "batch_size": 4}})
     monkeypatch.chdir(workflow_run)
     r = workflow_run / "results"
-    train.train_fold(r / "folds.csv", r / "cohort.csv", r / "folds/fold_0/train_shard.pt", 0,
-                     tmp_path / "out", tmp_path / "ckpt", cfg, threads=1)
+    train.train_fold(
+        r / "folds.csv",
+        r / "cohort.csv",
+        r / "folds/fold_0/train_shard.pt",
+        0,
+        tmp_path / "out",
+        tmp_path / "ckpt",
+        cfg,
+        threads=1,
+    )
     probs = pd.read_csv(tmp_path / "out" / "test_predictions.csv").filter(like="p_")
     assert ((probs.sum(axis=1) - 1).abs() < 1e-5).all()
 
 
 def test_same_seed_same_weights_and_kill_then_resume_matches(workflow_run, tmp_path):
     epochs = 25
-    subprocess.run(fold_args(workflow_run, tmp_path, "whole", epochs), cwd=workflow_run, check=True,
-                   capture_output=True)
-    subprocess.run(fold_args(workflow_run, tmp_path, "again", epochs), cwd=workflow_run, check=True,
-                   capture_output=True)
-    proc = subprocess.Popen(fold_args(workflow_run, tmp_path, "killed", epochs), cwd=workflow_run,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        fold_args(workflow_run, tmp_path, "whole", epochs),
+        cwd=workflow_run,
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        fold_args(workflow_run, tmp_path, "again", epochs),
+        cwd=workflow_run,
+        check=True,
+        capture_output=True,
+    )
+    proc = subprocess.Popen(
+        fold_args(workflow_run, tmp_path, "killed", epochs),
+        cwd=workflow_run,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     ckpt = tmp_path / "killed" / "ckpt" / train.CHECKPOINT
     deadline = time.time() + 120
     while not ckpt.exists() and proc.poll() is None and time.time() < deadline:
@@ -77,8 +114,12 @@ def test_same_seed_same_weights_and_kill_then_resume_matches(workflow_run, tmp_p
     stopped_at = torch.load(ckpt, weights_only=True)["state"]["epoch"]
     assert 1 <= stopped_at < epochs, "the kill must land mid-training"
     assert not (tmp_path / "killed" / "out" / "model.pt").exists()
-    subprocess.run(fold_args(workflow_run, tmp_path, "killed", epochs), cwd=workflow_run, check=True,
-                   capture_output=True)
+    subprocess.run(
+        fold_args(workflow_run, tmp_path, "killed", epochs),
+        cwd=workflow_run,
+        check=True,
+        capture_output=True,
+    )
 
     def weights(name):
         return torch.load(tmp_path / name / "out" / "model.pt", weights_only=True)["state_dict"]
@@ -94,7 +135,9 @@ def test_same_seed_same_weights_and_kill_then_resume_matches(workflow_run, tmp_p
 
 
 def test_checkpoint_from_other_settings_is_not_resumed(workflow_run, tmp_path):
-    subprocess.run(fold_args(workflow_run, tmp_path, "a", 2), cwd=workflow_run, check=True, capture_output=True)
+    subprocess.run(
+        fold_args(workflow_run, tmp_path, "a", 2), cwd=workflow_run, check=True, capture_output=True
+    )
     args = fold_args(workflow_run, tmp_path, "a", 3)
     out = subprocess.run(args, cwd=workflow_run, check=True, capture_output=True, text=True)
     assert "starting afresh" in out.stderr

@@ -37,12 +37,13 @@ class SampleParams:
     noise_seed: int
 
     def row(self) -> dict:
+        """Flat columns at full precision, so that a row replays its sample exactly."""
         out = {}
         for key, value in asdict(self).items():
             if isinstance(value, tuple):
-                out.update({f"{key}_{axis}": round(v, 6) for axis, v in zip("xyz", value, strict=True)})
+                out.update({f"{key}_{axis}": v for axis, v in zip("xyz", value, strict=True)})
             else:
-                out[key] = round(value, 6) if isinstance(value, float) else value
+                out[key] = value
         return out
 
     @classmethod
@@ -119,7 +120,9 @@ def plan_samples(train: pd.DataFrame, copies: int, balance: float) -> list[str]:
     return sources
 
 
-def build_shard(folds: pd.DataFrame, cohort: pd.DataFrame, fold: int, cfg: dict) -> tuple[dict, pd.DataFrame]:
+def build_shard(
+    folds: pd.DataFrame, cohort: pd.DataFrame, fold: int, cfg: dict
+) -> tuple[dict, pd.DataFrame]:
     """(shard dict of tensors, samples table) for one fold, from its training scans only."""
     import nibabel as nib
     import torch
@@ -143,8 +146,15 @@ def build_shard(folds: pd.DataFrame, cohort: pd.DataFrame, fold: int, cfg: dict)
             cache[scan_id] = np.asarray(nib.load(volumes[scan_id]).dataobj, dtype=np.float32)
         params = sample_params(rng, settings)
         x.append(replay(cache[scan_id], params, crop))
-        rows.append({"sample": i, "scan_id": scan_id, "patient_id": patient_of[scan_id],
-                     "stage": stage_of[scan_id], **params.row()})
+        rows.append(
+            {
+                "sample": i,
+                "scan_id": scan_id,
+                "patient_id": patient_of[scan_id],
+                "stage": stage_of[scan_id],
+                **params.row(),
+            }
+        )
     samples = pd.DataFrame(rows)
     shard = {
         "x": torch.from_numpy(np.stack(x)[:, None]).to(torch.float16),

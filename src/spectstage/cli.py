@@ -66,10 +66,20 @@ def cmd_train(args: argparse.Namespace) -> None:
     from spectstage.train import train_fold
 
     cfg = _config(args)
-    meta = train_fold(args.folds, args.cohort, args.shard, args.fold, args.out_dir, args.checkpoint_dir,
-                      cfg, args.threads or cfg["train"]["threads"])
-    print(f"fold {args.fold}: best epoch {meta['best_epoch']}, "
-          f"validation balanced accuracy {meta['val_balanced_accuracy']:.3f}")
+    meta = train_fold(
+        args.folds,
+        args.cohort,
+        args.shard,
+        args.fold,
+        args.out_dir,
+        args.checkpoint_dir,
+        cfg,
+        args.threads or cfg["train"]["threads"],
+    )
+    print(
+        f"fold {args.fold}: best epoch {meta['best_epoch']}, "
+        f"validation balanced accuracy {meta['val_balanced_accuracy']:.3f}"
+    )
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -81,8 +91,10 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     write_provenance(args.out_dir / "provenance.json", cfg)
     for name, result in metrics.items():
         pooled = result["pooled"]
-        print(f"{name:13s} balanced accuracy {pooled['balanced_accuracy']:.3f}  "
-              f"QWK {pooled['quadratic_weighted_kappa']:.3f}  macro-F1 {pooled['macro_f1']:.3f}")
+        print(
+            f"{name:13s} balanced accuracy {pooled['balanced_accuracy']:.3f}  "
+            f"QWK {pooled['quadratic_weighted_kappa']:.3f}  macro-F1 {pooled['macro_f1']:.3f}"
+        )
 
 
 def _add_config_options(p: argparse.ArgumentParser) -> None:
@@ -142,7 +154,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--cohort", type=Path, default=Path("results/cohort.csv"))
     p.add_argument("--shard", type=Path, required=True)
     p.add_argument("--out-dir", type=Path, required=True)
-    p.add_argument("--checkpoint-dir", type=Path, required=True, help="kept outside the rule's outputs")
+    p.add_argument(
+        "--checkpoint-dir", type=Path, required=True, help="kept outside the rule's outputs"
+    )
     p.add_argument("--threads", type=int, default=None, help="default: train.threads")
     p.set_defaults(func=cmd_train)
 

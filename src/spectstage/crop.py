@@ -28,7 +28,9 @@ class Crop:
         """Canonical voxels pooled into one input voxel."""
         f = self.voxel_mm / template.VOXEL_MM
         if abs(f - round(f)) > 1e-6 or f < 1:
-            raise ValueError(f"crop voxel_mm must be a multiple of {template.VOXEL_MM} mm, got {self.voxel_mm}")
+            raise ValueError(
+                f"crop voxel_mm must be a multiple of {template.VOXEL_MM} mm, got {self.voxel_mm}"
+            )
         return round(f)
 
     def canonical_box(self, margin: int = 0) -> tuple[slice, slice, slice]:

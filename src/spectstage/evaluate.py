@@ -36,18 +36,25 @@ def classification_metrics(y: list[str], proba: np.ndarray, labels: list[str]) -
     auc = {}
     for i, label in enumerate(labels):
         positives = y == label
-        auc[label] = float(roc_auc_score(positives, proba[:, i])) if 0 < positives.sum() < len(y) else None
+        auc[label] = (
+            float(roc_auc_score(positives, proba[:, i])) if 0 < positives.sum() < len(y) else None
+        )
     ordinal = {label: i for i, label in enumerate(labels)}
     return {
         "n_scans": len(y),
         "balanced_accuracy": float(balanced_accuracy_score(y, pred)),
         "macro_f1": float(f1_score(y, pred, labels=labels, average="macro", zero_division=0)),
         "quadratic_weighted_kappa": float(
-            cohen_kappa_score([ordinal[v] for v in y], [ordinal[v] for v in pred], weights="quadratic")
+            cohen_kappa_score(
+                [ordinal[v] for v in y], [ordinal[v] for v in pred], weights="quadratic"
+            )
         ),
         "recall": {label: float(r) for label, r in zip(labels, recall, strict=True)},
         "auc_one_vs_rest": auc,
-        "confusion_matrix": {"labels": labels, "rows_true_cols_predicted": confusion_matrix(y, pred, labels=labels).tolist()},
+        "confusion_matrix": {
+            "labels": labels,
+            "rows_true_cols_predicted": confusion_matrix(y, pred, labels=labels).tolist(),
+        },
     }
 
 
@@ -76,7 +83,9 @@ def gather_oof(prediction_files: list[Path], cohort: pd.DataFrame) -> pd.DataFra
     return oof
 
 
-def logistic_baseline(features: pd.DataFrame, folds: pd.DataFrame, labels: list[str], seed: int) -> pd.DataFrame:
+def logistic_baseline(
+    features: pd.DataFrame, folds: pd.DataFrame, labels: list[str], seed: int
+) -> pd.DataFrame:
     """Out-of-fold probabilities of a logistic regression on per-scan features, same folds:
     fitted on each fold's training + validation patients, applied to its test patients."""
     from sklearn.linear_model import LogisticRegression
@@ -84,11 +93,12 @@ def logistic_baseline(features: pd.DataFrame, folds: pd.DataFrame, labels: list[
     from sklearn.preprocessing import StandardScaler
 
     rows = []
-    for fold, part in folds.groupby("fold"):
+    for _, part in folds.groupby("fold"):
         fit = part[part["split"] != "test"]
         test = part[part["split"] == "test"]
         model = make_pipeline(
-            StandardScaler(), LogisticRegression(max_iter=5000, class_weight="balanced", random_state=seed)
+            StandardScaler(),
+            LogisticRegression(max_iter=5000, class_weight="balanced", random_state=seed),
         )
         model.fit(features.loc[fit["scan_id"]].to_numpy(), fit["stage"])
         proba = np.zeros((len(test), len(labels)))
@@ -129,22 +139,36 @@ def plot_confusion(metrics: dict, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(4.5, 4))
     ax.imshow(cm, cmap="Blues")
     for (i, j), v in np.ndenumerate(cm):
-        ax.text(j, i, str(v), ha="center", va="center", color="white" if v > cm.max() / 2 else "black")
-    ax.set(xticks=range(len(labels)), yticks=range(len(labels)), xticklabels=labels, yticklabels=labels,
-           xlabel="predicted stage", ylabel="true stage",
-           title=f"Out-of-fold CNN (BA {metrics['balanced_accuracy']:.2f})")
+        ax.text(
+            j, i, str(v), ha="center", va="center", color="white" if v > cm.max() / 2 else "black"
+        )
+    ax.set(
+        xticks=range(len(labels)),
+        yticks=range(len(labels)),
+        xticklabels=labels,
+        yticklabels=labels,
+        xlabel="predicted stage",
+        ylabel="true stage",
+        title=f"Out-of-fold CNN (BA {metrics['balanced_accuracy']:.2f})",
+    )
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120)
     plt.close(fig)
 
 
-def evaluate(prediction_files: list[Path], folds_csv: Path, cohort_csv: Path, out_dir: Path, cfg: dict) -> dict:
+def evaluate(
+    prediction_files: list[Path], folds_csv: Path, cohort_csv: Path, out_dir: Path, cfg: dict
+) -> dict:
     labels = [str(s) for s in cfg["stages"]]
     cohort = pd.read_csv(cohort_csv, dtype=DTYPES)
     folds = pd.read_csv(folds_csv, dtype=DTYPES)
     oof = gather_oof(prediction_files, cohort).sort_values("scan_id").reset_index(drop=True)
-    oof.insert(4, "predicted_stage", np.asarray(labels)[oof[[f"p_{label}" for label in labels]].to_numpy().argmax(1)])
+    oof.insert(
+        4,
+        "predicted_stage",
+        np.asarray(labels)[oof[[f"p_{label}" for label in labels]].to_numpy().argmax(1)],
+    )
     metrics = {"cnn": {"model": cfg["train"]["model"], **pooled_and_per_fold(oof, labels)}}
     sbr = logistic_baseline(_sbr_features(cohort), folds, labels, cfg["folds"]["seed"])
     metrics["sbr_baseline"] = pooled_and_per_fold(sbr, labels)
@@ -153,12 +177,21 @@ def evaluate(prediction_files: list[Path], folds_csv: Path, cohort_csv: Path, ou
         truth = pd.read_csv(truth_table, dtype=DTYPES)
         unknown = sorted(set(cohort["scan_id"]) - set(truth["scan_id"]))
         if unknown:
-            raise InputError(f"evaluate.truth_table {truth_table} lacks scans {unknown[:5]}...; "
-                             "it is for the demo cohort only: set it to \"\" for your own data")
+            raise InputError(
+                f"evaluate.truth_table {truth_table} lacks scans {unknown[:5]}...; "
+                'it is for the demo cohort only: set it to "" for your own data'
+            )
         oracle = logistic_baseline(_sbr_features(truth), folds, labels, cfg["folds"]["seed"])
         metrics["oracle"] = pooled_and_per_fold(oracle, labels)
     metrics = _finite(metrics)
-    columns = ["patient_id", "scan_id", "stage", "fold", "predicted_stage", *[f"p_{label}" for label in labels]]
+    columns = [
+        "patient_id",
+        "scan_id",
+        "stage",
+        "fold",
+        "predicted_stage",
+        *[f"p_{label}" for label in labels],
+    ]
     with atomic_path(out_dir / "oof_predictions.csv") as tmp:
         oof[columns].to_csv(tmp, index=False, float_format="%.8f")
     write_text(out_dir / "metrics.json", json.dumps(metrics, indent=1, sort_keys=True) + "\n")

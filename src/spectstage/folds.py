@@ -69,7 +69,9 @@ def check_folds(folds: pd.DataFrame, cohort: pd.DataFrame | None = None) -> None
     test = folds[folds["split"] == "test"]
     per_patient = test.groupby("patient_id")["fold"].nunique()
     if (per_patient > 1).any():
-        raise InputError(f"patients in more than one test fold: {sorted(per_patient[per_patient > 1].index)}")
+        raise InputError(
+            f"patients in more than one test fold: {sorted(per_patient[per_patient > 1].index)}"
+        )
     mixed = folds.groupby(["fold", "patient_id"])["split"].nunique()
     if (mixed > 1).any():
         bad = sorted({p for _, p in mixed[mixed > 1].index})
@@ -77,7 +79,9 @@ def check_folds(folds: pd.DataFrame, cohort: pd.DataFrame | None = None) -> None
     scans = folds.groupby("scan_id")["fold"].nunique()
     n_folds = folds["fold"].nunique()
     if (scans != n_folds).any() or test["scan_id"].duplicated().any():
-        raise InputError("folds table: every scan must appear once in every fold and be tested once")
+        raise InputError(
+            "folds table: every scan must appear once in every fold and be tested once"
+        )
     if cohort is not None:
         unknown = sorted(set(cohort["scan_id"]) - set(folds["scan_id"]))
         if unknown:
@@ -97,21 +101,32 @@ def check_duplicate_scans(cohort: pd.DataFrame) -> None:
     np.fill_diagonal(sim, 0)
     i, j = np.nonzero(np.triu(sim >= DUPLICATE_CORRELATION))
     if len(i):
-        pairs = [f"{cohort['scan_id'].iloc[a]} = {cohort['scan_id'].iloc[b]}" for a, b in zip(i, j, strict=True)]
-        raise InputError(f"the same scan appears under two IDs (volume correlation >= 0.999): {pairs}")
+        pairs = [
+            f"{cohort['scan_id'].iloc[a]} = {cohort['scan_id'].iloc[b]}"
+            for a, b in zip(i, j, strict=True)
+        ]
+        raise InputError(
+            f"the same scan appears under two IDs (volume correlation >= 0.999): {pairs}"
+        )
 
 
 def write_folds(cohort_csv: Path, out: Path, cfg: dict) -> pd.DataFrame:
     cohort = pd.read_csv(cohort_csv, dtype={"stage": str, "patient_id": str, "scan_id": str})
     settings = cfg["folds"]
     if settings["file"]:
-        folds = pd.read_csv(settings["file"], dtype={"stage": str, "patient_id": str, "scan_id": str})
+        folds = pd.read_csv(
+            settings["file"], dtype={"stage": str, "patient_id": str, "scan_id": str}
+        )
         check_folds(folds, cohort)
         folds = folds[folds["scan_id"].isin(cohort["scan_id"])]
     else:
         check_duplicate_scans(cohort)
-        folds = make_folds(cohort[["patient_id", "scan_id", "stage"]], settings["k"], settings["seed"],
-                           settings["val_folds"])
+        folds = make_folds(
+            cohort[["patient_id", "scan_id", "stage"]],
+            settings["k"],
+            settings["seed"],
+            settings["val_folds"],
+        )
     check_folds(folds, cohort)
     with atomic_path(out) as tmp:
         folds.to_csv(tmp, index=False)

@@ -28,9 +28,17 @@ class SmallCNN(nn.Module):
     pooling) because *where* uptake is lost (putamen or caudate, one side or both) is the
     signal."""
 
-    def __init__(self, n_classes: int, input_shape: tuple[int, int, int], width: int = 16, dropout: float = 0.3):
+    def __init__(
+        self,
+        n_classes: int,
+        input_shape: tuple[int, int, int],
+        width: int = 16,
+        dropout: float = 0.3,
+    ):
         super().__init__()
-        self.features = nn.Sequential(_block(1, width), _block(width, 2 * width), _block(2 * width, 4 * width))
+        self.features = nn.Sequential(
+            _block(1, width), _block(width, 2 * width), _block(2 * width, 4 * width)
+        )
         with torch.no_grad():
             n_flat = self.features(torch.zeros(1, 1, *input_shape)).numel()
         self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(n_flat, n_classes))
@@ -46,13 +54,21 @@ class SeedCNN(nn.Module):
         super().__init__()
         layers, c_in = [], 1
         for c_out in (32, 64, 128):
-            layers += [nn.Conv3d(c_in, c_out, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool3d(2, ceil_mode=True)]
+            layers += [
+                nn.Conv3d(c_in, c_out, 3, padding=1),
+                nn.ReLU(inplace=True),
+                nn.MaxPool3d(2, ceil_mode=True),
+            ]
             c_in = c_out
         self.features = nn.Sequential(*layers)
         with torch.no_grad():
             n_flat = self.features(torch.zeros(1, 1, *input_shape)).numel()
         self.head = nn.Sequential(
-            nn.Flatten(), nn.Linear(n_flat, 256), nn.ReLU(inplace=True), nn.Dropout(0.5), nn.Linear(256, n_classes)
+            nn.Flatten(),
+            nn.Linear(n_flat, 256),
+            nn.ReLU(inplace=True),
+            nn.Dropout(0.5),
+            nn.Linear(256, n_classes),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

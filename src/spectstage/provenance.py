@@ -57,7 +57,17 @@ def _walk(node):
             yield child
 
 
-PROVENANCE_PACKAGES = ("torch", "monai", "numpy", "scipy", "scikit-learn", "nibabel", "pydicom", "snakemake", "spectstage")
+PROVENANCE_PACKAGES = (
+    "torch",
+    "monai",
+    "numpy",
+    "scipy",
+    "scikit-learn",
+    "nibabel",
+    "pydicom",
+    "snakemake",
+    "spectstage",
+)
 
 
 def write_provenance(path, cfg: dict) -> None:
@@ -76,8 +86,12 @@ def write_provenance(path, cfg: dict) -> None:
         except PackageNotFoundError:
             versions[name] = None
     root = resources.files("spectstage")
-    git = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True)
-    dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain"], capture_output=True, text=True)
+    git = subprocess.run(
+        ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True
+    )
+    dirty = subprocess.run(
+        ["git", "-C", str(root), "status", "--porcelain"], capture_output=True, text=True
+    )
     record = {
         "python": platform.python_version(),
         "platform": platform.platform(),

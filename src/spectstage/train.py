@@ -36,7 +36,9 @@ def select_device(preference: str = "auto") -> torch.device:
     if torch.cuda.is_available():
         return torch.device("cuda")
     if preference == "cuda":
-        raise InputError("train.device is cuda but no CUDA device is visible (check CUDA_VISIBLE_DEVICES)")
+        raise InputError(
+            "train.device is cuda but no CUDA device is visible (check CUDA_VISIBLE_DEVICES)"
+        )
     return torch.device("cpu")
 
 
@@ -57,7 +59,9 @@ def balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
 
 def _fingerprint(cfg: dict, shard: Path, fold: int) -> str:
     """What the checkpoint must match to be resumed (settings and training data)."""
-    h = hashlib.sha256(json.dumps({k: cfg[k] for k in ("stages", "augment", "train")}, sort_keys=True).encode())
+    h = hashlib.sha256(
+        json.dumps({k: cfg[k] for k in ("stages", "augment", "train")}, sort_keys=True).encode()
+    )
     h.update(shard.read_bytes())
     h.update(str(fold).encode())
     return h.hexdigest()
@@ -78,7 +82,9 @@ def _set_rng_state(state: dict, loader_gen: torch.Generator) -> None:
 
 
 @torch.no_grad()
-def predict(model: nn.Module, x: torch.Tensor, device: torch.device, batch_size: int, tta_flip: bool) -> np.ndarray:
+def predict(
+    model: nn.Module, x: torch.Tensor, device: torch.device, batch_size: int, tta_flip: bool
+) -> np.ndarray:
     """Class probabilities; with tta_flip, averaged with the left-right mirrored input
     (valid because training already flips left-right)."""
     model.eval()
@@ -118,8 +124,10 @@ def train_fold(
     shard = torch.load(shard_path, weights_only=True)
     labels = [str(s) for s in cfg["stages"]]
     if shard["labels"] != labels or shard["fold"] != fold:
-        raise InputError(f"{shard_path}: shard of fold {shard['fold']} with labels {shard['labels']}, "
-                         f"expected fold {fold} with {labels}")
+        raise InputError(
+            f"{shard_path}: shard of fold {shard['fold']} with labels {shard['labels']}, "
+            f"expected fold {fold} with {labels}"
+        )
     val, test = fold_split(folds, fold, "val"), fold_split(folds, fold, "test")
     train_patients = set(fold_split(folds, fold, "train")["patient_id"])
     if train_patients & (set(val["patient_id"]) | set(test["patient_id"])):
@@ -130,21 +138,31 @@ def train_fold(
     x_test = torch.from_numpy(load_crops(volumes[test["scan_id"]], crop))
     dataset = torch.utils.data.TensorDataset(shard["x"].float(), shard["y"])
     loader_gen = torch.Generator().manual_seed(settings["seed"] + fold)
-    loader = torch.utils.data.DataLoader(dataset, settings["batch_size"], shuffle=True, generator=loader_gen)
+    loader = torch.utils.data.DataLoader(
+        dataset, settings["batch_size"], shuffle=True, generator=loader_gen
+    )
 
     # --- model, loss (class weights from the shard), optimiser, schedule -------------------
     model = build_model(settings["model"], len(labels), tuple(x_val.shape[2:])).to(device)
     counts = torch.bincount(shard["y"], minlength=len(labels)).float().clamp(min=1)
     loss_fn = nn.CrossEntropyLoss(weight=(counts.sum() / counts / len(labels)).to(device))
-    optimiser = torch.optim.AdamW(model.parameters(), lr=settings["lr"], weight_decay=settings["weight_decay"])
+    optimiser = torch.optim.AdamW(
+        model.parameters(), lr=settings["lr"], weight_decay=settings["weight_decay"]
+    )
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=settings["epochs"])
     scaler = torch.amp.GradScaler(device.type, enabled=use_amp)
 
     # --- resume -----------------------------------------------------------------------------
     fingerprint = _fingerprint(cfg, shard_path, fold)
     ckpt_path = checkpoint_dir / CHECKPOINT
-    state = {"epoch": 0, "history": [], "best_score": -1.0, "best_epoch": 0, "bad_epochs": 0,
-             "best_model": {k: v.clone() for k, v in model.state_dict().items()}}
+    state = {
+        "epoch": 0,
+        "history": [],
+        "best_score": -1.0,
+        "best_epoch": 0,
+        "bad_epochs": 0,
+        "best_model": {k: v.clone() for k, v in model.state_dict().items()},
+    }
     if ckpt_path.exists():
         ckpt = torch.load(ckpt_path, weights_only=True, map_location="cpu")
         if ckpt["fingerprint"] == fingerprint:
@@ -159,7 +177,9 @@ def train_fold(
             log.info("fold %d: %s is from other settings or data; starting afresh", fold, ckpt_path)
 
     # --- the epoch loop ---------------------------------------------------------------------
-    epochs = tqdm(range(state["epoch"], settings["epochs"]), desc=f"fold {fold}", unit="epoch", disable=None)
+    epochs = tqdm(
+        range(state["epoch"], settings["epochs"]), desc=f"fold {fold}", unit="epoch", disable=None
+    )
     for epoch in epochs:
         if state["bad_epochs"] >= settings["patience"]:
             break
@@ -178,20 +198,43 @@ def train_fold(
         scheduler.step()
         p_val = predict(model, x_val, device, settings["batch_size"], settings["tta_flip"])
         score = balanced_accuracy(y_val, p_val.argmax(1))
-        val_loss = float(nn.functional.nll_loss(torch.log(torch.from_numpy(p_val) + 1e-12), torch.from_numpy(y_val)))
-        state["history"].append({"epoch": epoch + 1, "train_loss": round(total / n, 6), "val_loss": round(val_loss, 6),
-                                 "val_balanced_accuracy": round(score, 6), "lr": lr})
+        val_loss = float(
+            nn.functional.nll_loss(
+                torch.log(torch.from_numpy(p_val) + 1e-12), torch.from_numpy(y_val)
+            )
+        )
+        state["history"].append(
+            {
+                "epoch": epoch + 1,
+                "train_loss": round(total / n, 6),
+                "val_loss": round(val_loss, 6),
+                "val_balanced_accuracy": round(score, 6),
+                "lr": lr,
+            }
+        )
         if score > state["best_score"]:
-            state.update(best_score=score, best_epoch=epoch + 1, bad_epochs=0,
-                         best_model={k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
+            state.update(
+                best_score=score,
+                best_epoch=epoch + 1,
+                bad_epochs=0,
+                best_model={k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+            )
         else:
             state["bad_epochs"] += 1
         state["epoch"] = epoch + 1
         epochs.set_postfix(loss=f"{total / n:.3f}", val_ba=f"{score:.3f}")
-        log.info("fold %d epoch %d: train loss %.4f, val BA %.3f", fold, epoch + 1, total / n, score)
-        checkpoint = {"fingerprint": fingerprint, "model": model.state_dict(), "optimiser": optimiser.state_dict(),
-                      "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
-                      "rng": _rng_state(loader_gen), "state": state}
+        log.info(
+            "fold %d epoch %d: train loss %.4f, val BA %.3f", fold, epoch + 1, total / n, score
+        )
+        checkpoint = {
+            "fingerprint": fingerprint,
+            "model": model.state_dict(),
+            "optimiser": optimiser.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "scaler": scaler.state_dict(),
+            "rng": _rng_state(loader_gen),
+            "state": state,
+        }
         with atomic_path(ckpt_path) as tmp:
             torch.save(checkpoint, tmp)
 
@@ -203,9 +246,17 @@ def train_fold(
         predictions[f"p_{label}"] = p_test[:, i]
     from spectstage.provenance import source_hash
 
-    meta = {"model": settings["model"], "input_shape": list(x_val.shape[1:]), "labels": labels, "fold": fold,
-            "best_epoch": state["best_epoch"], "val_balanced_accuracy": state["best_score"],
-            "crop": settings["crop"], "preprocessing_hash": source_hash("ingest"), "config": cfg["train"]}
+    meta = {
+        "model": settings["model"],
+        "input_shape": list(x_val.shape[1:]),
+        "labels": labels,
+        "fold": fold,
+        "best_epoch": state["best_epoch"],
+        "val_balanced_accuracy": state["best_score"],
+        "crop": settings["crop"],
+        "preprocessing_hash": source_hash("ingest"),
+        "config": cfg["train"],
+    }
     with atomic_path(out_dir / "model.pt") as tmp:
         torch.save({"state_dict": state["best_model"], "meta": meta}, tmp)
     with atomic_path(out_dir / "history.csv") as tmp:
