@@ -21,7 +21,7 @@ $(DEMO_DIR)/manifest.csv: | $(VENV)/.installed
 	spectstage demo-data --out $(DEMO_DIR) --format mixed --per-stage 50,50,50,15 --seed 0
 
 demo: $(VENV)/.installed $(DEMO_DIR)/manifest.csv
-	snakemake --cores $(CORES)
+	snakemake --cores $(CORES) --quiet reason host
 	@echo
 	@echo "Done. Canonical volumes: results/volumes/ (one .nii.gz + .json sidecar per scan)"
 	@echo "      Cohort table:      results/cohort.csv"

@@ -18,7 +18,8 @@ rule evaluate:
     conda:
         ENV
     params:
-        settings=settings(*INPUT_KEYS, "folds", "train", "evaluate"),
+        # The whole config: it is recorded in provenance.json beside the metrics.
+        settings=settings(*config),
         code=source_hash("evaluate"),
     shell:
         "spectstage evaluate --settings {params.settings:q} --predictions {input.predictions:q}"

@@ -15,8 +15,6 @@ rule train_fold:
     conda:
         ENV
     threads: config["train"]["threads"]
-    resources:
-        gpu=0,
     params:
         settings=settings(*INPUT_KEYS, "augment", "train"),
         code=source_hash("train"),

@@ -70,3 +70,32 @@ def test_unknown_config_key_stops_the_workflow_at_start(tiny_cohort, tmp_path):
     )
     assert bad.returncode != 0
     assert "ingset" in bad.stdout + bad.stderr
+
+
+def test_out_of_fold_predictions_are_complete_and_consistent(workflow_run):
+    results = workflow_run / "results"
+    cohort = pd.read_csv(results / "cohort.csv", dtype={"stage": str})
+    folds = pd.read_csv(results / "folds.csv", dtype={"stage": str})
+    oof = pd.read_csv(results / "oof_predictions.csv", dtype={"stage": str, "predicted_stage": str})
+    assert sorted(oof["scan_id"]) == sorted(cohort["scan_id"])  # every scan exactly once
+    probs = oof[[f"p_{s}" for s in "1234"]]
+    assert ((probs.sum(axis=1) - 1).abs() < 1e-6).all()
+    assert (oof["predicted_stage"] == probs.idxmax(axis=1).str[2:]).all()
+    test = folds[folds["split"] == "test"]
+    assert (test.groupby("patient_id")["fold"].nunique() == 1).all()
+    for _, part in folds.groupby("fold"):
+        assert (part.groupby("patient_id")["split"].nunique() == 1).all()
+    tested_in = test.set_index("scan_id")["fold"]
+    assert (oof.set_index("scan_id")["fold"] == tested_in.loc[oof["scan_id"]]).all()
+    metrics = json.loads((results / "metrics.json").read_text())
+    assert set(metrics) == {"cnn", "sbr_baseline", "oracle"}
+    pooled = metrics["cnn"]["pooled"]
+    assert pooled["n_scans"] == len(cohort) and set(metrics["cnn"]["per_fold"]) == {"0", "1"}
+    assert 0 <= pooled["balanced_accuracy"] <= 1 and -1 <= pooled["quadratic_weighted_kappa"] <= 1
+    # Nothing run-specific in the metrics: that belongs in provenance.json beside them.
+    text = (results / "metrics.json").read_text()
+    assert "commit" not in text and "2026" not in text and "time" not in text
+    provenance = json.loads((results / "provenance.json").read_text())
+    assert provenance["config"]["augment"]["copies"] == 1  # the run's config, not defaults
+    assert provenance["packages"]["torch"].startswith("2.13")
+    assert (results / "plots" / "confusion_matrix.png").stat().st_size > 1000
