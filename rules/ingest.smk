@@ -1,15 +1,36 @@
-# Ingest in batches of scans (one process each), then one table of the cohort.
-# One rule per batch: its outputs are the exact volumes of its scans.
+# Pre-flight check, ingest in batches of scans (one process each), one table of the cohort.
+
+
+rule check_inputs:
+    input:
+        raw_files(SCANS),
+    output:
+        "results/check.txt",
+    log:
+        "results/logs/check.log",
+    conda:
+        ENV
+    params:
+        settings=settings(*INPUT_KEYS, "slices"),
+        code=source_hash("check"),
+    shell:
+        "spectstage check --settings {params.settings:q} --out {output:q} 2> {log:q}"
+
+
+# One rule per batch: its outputs are the exact volumes of its scans. The check is
+# `ancient`: re-checking after a new patient must not re-ingest every batch.
 for batch, batch_scans in BATCHES.items():
 
     rule:
         name:
             f"ingest_batch_{batch}"
         input:
-            [str(f) for s in batch_scans for f in input_files(s.path)],
+            ancient("results/check.txt"),
+            raw_files(batch_scans),
         output:
-            [f"results/volumes/{s.scan_id}.nii.gz" for s in batch_scans],
-            [f"results/volumes/{s.scan_id}.json" for s in batch_scans],
+            [f"results/volumes/{file_stem(s.scan_id)}.nii.gz" for s in batch_scans],
+            [f"results/volumes/{file_stem(s.scan_id)}.json" for s in batch_scans],
+            [f"results/qc/{file_stem(s.scan_id)}.png" for s in batch_scans],
         log:
             f"results/logs/ingest/batch_{batch}.log",
         conda:
@@ -21,12 +42,12 @@ for batch, batch_scans in BATCHES.items():
             code=source_hash("ingest"),
         shell:
             "spectstage ingest --batch {params.batch} --settings {params.settings:q}"
-            " --out-dir results/volumes 2> {log:q}"
+            " --out-dir results/volumes --qc-dir results/qc 2> {log:q}"
 
 
 rule cohort_table:
     input:
-        expand("results/volumes/{scan}.json", scan=[s.scan_id for s in SCANS]),
+        [f"results/volumes/{file_stem(s.scan_id)}.json" for s in SCANS],
     output:
         "results/cohort.csv",
     log:

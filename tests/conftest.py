@@ -16,17 +16,21 @@ TINY_PER_STAGE = [6, 6, 6, 4]
 TINY_BATCHES = 3
 
 
-def run(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+def run(
+    cmd: list[str], cwd: Path, check: bool = True, env: dict | None = None
+) -> subprocess.CompletedProcess:
     """Run a command with the venv's tools first on PATH; output captured as text."""
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    env = {**os.environ, **(env or {}), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     if check and proc.returncode != 0:
         raise AssertionError(f"{cmd} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return run([str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), *args], workdir, check)
+def snakemake(
+    workdir: Path, *args: str, check: bool = True, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    return run([str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), *args], workdir, check, env)
 
 
 @pytest.fixture(scope="session")

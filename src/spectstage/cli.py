@@ -14,12 +14,22 @@ from pathlib import Path
 from spectstage.errors import InputError
 
 log = logging.getLogger("spectstage")
+_redact = str  # replaced by a Redactor when pseudonymisation is on
 
 
 def _config(args: argparse.Namespace) -> dict:
+    """The validated config; with pseudonymise on, every log line and error is redacted."""
+    global _redact
     from spectstage import config
+    from spectstage.deid import redactor_for
 
-    return config.load(args.config, args.settings)
+    cfg = config.load(args.config, args.settings)
+    redactor = redactor_for(cfg)
+    if redactor is not None:
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(redactor)
+        _redact = redactor
+    return cfg
 
 
 def cmd_demo_data(args: argparse.Namespace) -> None:
@@ -37,8 +47,50 @@ def cmd_demo_data(args: argparse.Namespace) -> None:
 def cmd_ingest(args: argparse.Namespace) -> None:
     from spectstage.ingest import run_batch
 
-    done = run_batch(_config(args), args.batch, args.out_dir)
+    done = run_batch(_config(args), args.batch, args.out_dir, args.qc_dir)
     print(f"ingested {len(done)} scan(s) of batch {args.batch} into {args.out_dir}")
+
+
+def cmd_check(args: argparse.Namespace) -> None:
+    from spectstage.atomic import write_text
+    from spectstage.check import check
+
+    summary, problems = check(_config(args))
+    print(_redact(summary))
+    if problems:
+        listing = "\n  ".join(_redact(p) for p in problems)
+        raise InputError(f"{len(problems)} problem(s):\n  {listing}")
+    if args.out:
+        write_text(args.out, summary + "\nno problems found\n")
+    print("no problems found")
+
+
+def cmd_pseudonyms(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from spectstage.atomic import atomic_path
+    from spectstage.deid import pseudonym
+    from spectstage.inputs import discover
+
+    cfg = _config(args)
+    scans = discover({**cfg, "pseudonymise": False})
+    table = pd.DataFrame(
+        [
+            {
+                "patient_id": s.patient_id,
+                "scan_id": s.scan_id,
+                "patient_pseudonym": pseudonym(s.patient_id),
+                "scan_pseudonym": pseudonym(s.scan_id),
+            }
+            for s in scans
+        ]
+    )
+    with atomic_path(args.out) as tmp:
+        table.to_csv(tmp, index=False)
+    print(
+        f"{args.out}: {len(table)} scan(s). "
+        "It links pseudonyms to patients: keep it out of results/."
+    )
 
 
 def cmd_cohort(args: argparse.Namespace) -> None:
@@ -125,7 +177,18 @@ def parser() -> argparse.ArgumentParser:
     _add_config_options(p)
     p.add_argument("--batch", type=int, required=True)
     p.add_argument("--out-dir", type=Path, default=Path("results/volumes"))
+    p.add_argument("--qc-dir", type=Path, default=Path("results/qc"))
     p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("check", help="pre-flight: list every problem of the input (headers only)")
+    _add_config_options(p)
+    p.add_argument("--out", type=Path, help="write the summary here when there is no problem")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("pseudonyms", help="write the ID -> pseudonym table (needs the key)")
+    _add_config_options(p)
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(func=cmd_pseudonyms)
 
     p = sub.add_parser("cohort", help="collect the ingest sidecars into results/cohort.csv")
     _add_config_options(p)
@@ -179,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.func(args)
     except InputError as err:
-        print(f"spectstage {args.command}: error: {err}", file=sys.stderr)
+        print(_redact(f"spectstage {args.command}: error: {err}"), file=sys.stderr)
         return 2
     return 0
 

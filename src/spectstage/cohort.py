@@ -7,13 +7,13 @@ from pathlib import Path
 
 from spectstage.atomic import atomic_path
 from spectstage.errors import InputError
-from spectstage.inputs import discover
+from spectstage.inputs import discover, file_stem
 
 
 def cohort_rows(cfg: dict, volumes_dir: Path) -> list[dict]:
     rows = []
     for item in discover(cfg):
-        path = volumes_dir / f"{item.scan_id}.json"
+        path = volumes_dir / f"{file_stem(item.scan_id)}.json"
         try:
             sidecar = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError) as err:
@@ -26,7 +26,7 @@ def cohort_rows(cfg: dict, volumes_dir: Path) -> list[dict]:
                 "scan_id": sidecar["scan_id"],
                 "stage": sidecar["stage"],
                 "format": sidecar["format"],
-                "volume": str(volumes_dir / f"{item.scan_id}.nii.gz"),
+                "volume": str(volumes_dir / f"{file_stem(item.scan_id)}.nii.gz"),
                 "reference_region": sidecar["reference"]["region"],
                 **sidecar["qc"],
                 **sidecar["regions"],

@@ -16,20 +16,16 @@ import numpy as np
 from spectstage import __version__
 from spectstage.atomic import atomic_path, write_text
 from spectstage.errors import InputError
-from spectstage.inputs import ScanInput, batches, discover
+from spectstage.inputs import ScanInput, batches, discover, file_stem
 from spectstage.io import input_files, load_scan
 from spectstage.io.slices import SliceConventions
 from spectstage.preprocess import reference, register, resample
+from spectstage.qc import flags, montage, write_montage
 from spectstage.sbr import regional_sbr
 from spectstage.template import Template
 from spectstage.template import load as load_template
 
 log = logging.getLogger(__name__)
-
-# QC thresholds (flags, not errors: a human looks at flagged scans).
-MIN_CORRELATION = 0.85  # with the template after registration
-MAX_SCALE_CHANGE = 0.2  # |scale - 1|: beyond this the head size is implausible
-MIN_STRIATAL_SBR = 0.2  # below this in every striatal region the striatum was not found
 
 
 def sha256(path: Path) -> str:
@@ -67,24 +63,20 @@ def ingest_scan(item: ScanInput, cfg: dict, tmpl: Template) -> tuple[np.ndarray,
         raise InputError(f"{item.path}: no uptake in the {ref.region} reference region")
     volume = volume / np.float32(ref.mean)
     sbr = regional_sbr(volume, tmpl)
-    striatum = tmpl.striatum()
     qc = {
         "registration_correlation": round(reg.correlation, 4),
         "template_overlap": round(reg.overlap, 4),
-        "striatum_coverage": round(float(covered[striatum].mean()), 4),
+        "striatum_coverage": round(float(covered[tmpl.striatum()].mean()), 4),
         "reference_coverage": round(ref.coverage, 4),
-        "flag_registration": reg.correlation < MIN_CORRELATION
-        or abs(reg.pose.scale - 1) > MAX_SCALE_CHANGE,
-        "flag_reference_fallback": ref.fallback,
-        "flag_striatum_not_found": max(sbr.values()) < MIN_STRIATAL_SBR,
+        **flags(reg, ref, sbr, scan.format),
     }
-    root = item.path if item.path.is_dir() else item.path.parent
     sidecar = {
         "scan_id": item.scan_id,
         "patient_id": item.patient_id,
         "stage": item.stage,
         "format": scan.format,
-        "inputs": [{"file": str(f.relative_to(root)), "sha256": sha256(f)} for f in files],
+        # Checksums, not names: file names can carry patient names or record numbers.
+        "inputs": [{"sha256": sha256(f), "bytes": f.stat().st_size} for f in files],
         "original": {
             "shape": list(scan.data.shape),
             "voxel_mm": scan.voxel_mm,
@@ -107,18 +99,22 @@ def ingest_scan(item: ScanInput, cfg: dict, tmpl: Template) -> tuple[np.ndarray,
     return volume, sidecar
 
 
-def write_volume(volume: np.ndarray, sidecar: dict, tmpl: Template, out_dir: Path) -> None:
+def write_volume(
+    volume: np.ndarray, sidecar: dict, tmpl: Template, out_dir: Path, qc_dir: Path
+) -> None:
     import nibabel as nib
 
     img = nib.Nifti1Image(volume.astype(np.float32), tmpl.affine)
     img.header.set_xyzt_units("mm")
-    stem = out_dir / sidecar["scan_id"]
+    stem = out_dir / file_stem(sidecar["scan_id"])
     with atomic_path(stem.with_name(stem.name + ".nii.gz")) as tmp:
         nib.save(img, tmp)
+    write_montage(montage(volume, tmpl), qc_dir / f"{stem.name}.png")
+    # The sidecar last: its presence means the scan's outputs are complete.
     write_text(stem.with_name(stem.name + ".json"), json.dumps(sidecar, indent=1) + "\n")
 
 
-def run_batch(cfg: dict, batch: int, out_dir: Path) -> list[str]:
+def run_batch(cfg: dict, batch: int, out_dir: Path, qc_dir: Path) -> list[str]:
     """Ingest every scan of one batch; returns their scan IDs."""
     from tqdm import tqdm
 
@@ -126,7 +122,7 @@ def run_batch(cfg: dict, batch: int, out_dir: Path) -> list[str]:
     tmpl = load_template()
     for item in tqdm(items, desc=f"ingest batch {batch}", unit="scan", disable=None):
         volume, sidecar = ingest_scan(item, cfg, tmpl)
-        write_volume(volume, sidecar, tmpl, out_dir)
+        write_volume(volume, sidecar, tmpl, out_dir, qc_dir)
         log.info(
             "%s: %s, correlation %.3f",
             item.scan_id,

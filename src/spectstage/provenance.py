@@ -14,6 +14,8 @@ from importlib import resources
 STAGE_SOURCES: dict[str, tuple[str, ...]] = {
     "ingest": (
         "atomic.py",
+        "deid.py",
+        "qc.py",
         "config.py",
         "errors.py",
         "geometry.py",
@@ -27,6 +29,7 @@ STAGE_SOURCES: dict[str, tuple[str, ...]] = {
         "schema",
         "demo/phantom.py",
     ),
+    "check": ("check.py", "inputs.py", "io", "config.py", "deid.py"),
     "cohort": ("cohort.py", "inputs.py", "config.py"),
     "folds": ("folds.py", "config.py"),
     "augment": ("augment.py", "crop.py", "folds.py", "template.py", "config.py"),

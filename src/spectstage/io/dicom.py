@@ -31,14 +31,13 @@ class Series:
     headers: list  # pydicom Datasets without pixel data
     reason: str = ""  # why it is not a reconstructed volume ("" = candidate)
 
-    def describe(self) -> str:
+    def describe(self, with_file: bool = True) -> str:
         h = self.headers[0]
         kind = "\\".join(getattr(h, "ImageType", []) or ["?"])
         n = int(getattr(h, "NumberOfFrames", 1) or 1)
-        return (
-            f"modality {getattr(h, 'Modality', '?')}, type {kind}, {len(self.files)} file(s), "
-            f"{n} frame(s), first file {self.files[0].name}"
-        )
+        modality = getattr(h, "Modality", "?")
+        text = f"modality {modality}, type {kind}, {len(self.files)} file(s), {n} frame(s)"
+        return f"{text}, first file {self.files[0].name}" if with_file else text
 
 
 def _read_header(path: Path):
@@ -48,7 +47,10 @@ def _read_header(path: Path):
     try:
         return pydicom.dcmread(path, stop_before_pixels=True)
     except (InvalidDicomError, OSError, ValueError, EOFError) as err:
-        raise InputError(f"{path}: not a readable DICOM file ({err})") from err
+        raise InputError(
+            f"{path}: not a readable DICOM file, nor a supported format "
+            f"(.nii, .nii.gz, .png, .jpg, .tif) ({err})"
+        ) from err
 
 
 def _classify(series: Series) -> str:
@@ -89,7 +91,7 @@ def find_series(files: list[Path]) -> tuple[Series, list[Series]]:
     return candidates[0], ignored
 
 
-def _geometry(h, path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def geometry(h, path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(row direction, column direction, first position) in LPS, top level or detector sequence."""
     source = h
     if "ImageOrientationPatient" not in h or "ImagePositionPatient" not in h:
@@ -124,7 +126,7 @@ def _read_multiframe(path: Path):
     import pydicom
 
     ds = pydicom.dcmread(path)
-    row, col, origin = _geometry(ds, path)
+    row, col, origin = geometry(ds, path)
     dz = getattr(ds, "SpacingBetweenSlices", None) or getattr(ds, "SliceThickness", None)
     if dz is None:
         raise InputError(f"{path}: multi-frame NM without SpacingBetweenSlices or SliceThickness")
@@ -139,7 +141,7 @@ def _read_multiframe(path: Path):
 def _read_series(files: list[Path], headers: list):
     import pydicom
 
-    row, col, _ = _geometry(headers[0], files[0])
+    row, col, _ = geometry(headers[0], files[0])
     normal = np.cross(row, col)
     positions = np.array([np.asarray(h.ImagePositionPatient, dtype=float) for h in headers])
     along = positions @ normal
@@ -160,6 +162,20 @@ def _read_series(files: list[Path], headers: list):
     return np.stack(slices).transpose(2, 1, 0), affine, headers[0]
 
 
+def demographics(h) -> dict:
+    """Age at scan in whole years and sex: what analysis may use, never names or dates."""
+    out: dict = {"sex": str(getattr(h, "PatientSex", "") or "") or None, "age_years": None}
+    age = str(getattr(h, "PatientAge", "") or "")
+    if age.endswith("Y") and age[:-1].isdigit():
+        out["age_years"] = int(age[:-1])
+    else:
+        birth, study = str(getattr(h, "PatientBirthDate", "")), str(getattr(h, "StudyDate", ""))
+        if len(birth) == 8 and len(study) == 8 and (birth + study).isdigit():
+            years = int(study[:4]) - int(birth[:4]) - ((study[4:]) < (birth[4:]))
+            out["age_years"] = years if 0 <= years < 130 else None
+    return out
+
+
 def read_dicom(files: list[Path]):
     from spectstage.io import Scan
 
@@ -175,7 +191,8 @@ def read_dicom(files: list[Path]):
     meta = {
         "dicom_layout": layout,
         "manufacturer": str(getattr(header, "Manufacturer", "")),
-        "ignored_series": [f"{s.describe()}: {s.reason}" for s in ignored],
+        "ignored_series": [f"{s.describe(with_file=False)}: {s.reason}" for s in ignored],
+        **demographics(header),
     }
     return Scan(
         data=np.ascontiguousarray(data, dtype=np.float32), affine=affine, format="dicom", meta=meta

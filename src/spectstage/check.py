@@ -1,0 +1,117 @@
+"""`spectstage check`: a cheap pre-flight over the whole input (headers only).
+
+It reports every problem at once, not the first, so a researcher fixes a folder in one
+pass; the workflow runs it before ingest.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from spectstage.errors import InputError
+from spectstage.inputs import ScanInput, discover
+from spectstage.io import NIFTI_SUFFIXES, SLICE_EXTENSIONS, detect_format, input_files
+from spectstage.io.slices import SliceConventions, colormap_lut
+
+
+def _check_nifti(files: list[Path], where: Path) -> None:
+    import nibabel as nib
+
+    niftis = [f for f in files if f.name.lower().endswith(NIFTI_SUFFIXES)]
+    if len(niftis) != 1:
+        raise InputError(f"{where}: expected one NIfTI file, found {len(niftis)}")
+    try:
+        header = nib.load(niftis[0]).header
+    except Exception as err:  # nibabel raises many types for damaged headers
+        raise InputError(f"{niftis[0]}: not a readable NIfTI file ({err})") from err
+    shape = header.get_data_shape()
+    if len(shape) not in (3, 4) or (len(shape) == 4 and shape[3] != 1) or min(shape[:3]) < 2:
+        raise InputError(f"{niftis[0]}: expected a 3D volume, got shape {shape}")
+
+
+def _check_slices(files: list[Path], where: Path) -> None:
+    from PIL import Image, UnidentifiedImageError
+
+    images = [f for f in files if f.suffix.lower() in SLICE_EXTENSIONS]
+    others = [f.name for f in files if f not in images]
+    if others:
+        raise InputError(f"{where}: unsupported files beside the slice images: {others[:5]}")
+    if len(images) < 2:
+        raise InputError(f"{where}: a slice stack needs at least 2 images, found {len(images)}")
+    sizes = set()
+    for f in images:
+        try:
+            with Image.open(f) as img:
+                sizes.add(img.size)
+        except (UnidentifiedImageError, OSError) as err:
+            raise InputError(f"{f}: not a readable image ({err})") from err
+    if len(sizes) > 1:
+        raise InputError(
+            f"{where}: slice images differ in size "
+            f"({', '.join(f'{w}x{h}' for w, h in sorted(sizes))})"
+        )
+
+
+def _check_dicom(files: list[Path]) -> None:
+    from pydicom.pixels import get_decoder
+
+    from spectstage.io.dicom import find_series, geometry
+
+    series, _ = find_series(files)
+    header = series.headers[0]
+    geometry(header, series.files[0])
+    syntax = header.file_meta.TransferSyntaxUID
+    try:
+        decoder = get_decoder(syntax)
+    except NotImplementedError as err:
+        raise InputError(
+            f"{series.files[0]}: pixel data in {syntax.name}, which cannot be decoded"
+        ) from err
+    if not decoder.is_available:
+        raise InputError(
+            f"{series.files[0]}: compressed pixel data ({syntax.name}) and no decoder installed; "
+            f"install one of: {'; '.join(decoder.missing_dependencies)}"
+        )
+    if not syntax.is_compressed:  # a truncated file is shorter than its pixel data
+        for f, h in zip(series.files, series.headers, strict=True):
+            frames = int(getattr(h, "NumberOfFrames", 1) or 1)
+            expected = int(h.Rows) * int(h.Columns) * frames * int(h.BitsAllocated) // 8
+            if f.stat().st_size < expected:
+                raise InputError(
+                    f"{f}: truncated ({f.stat().st_size} bytes, pixel data alone needs {expected})"
+                )
+
+
+def inspect(scan: ScanInput) -> str:
+    """The scan's format, after checking what headers alone can tell."""
+    files = input_files(scan.path)
+    fmt = scan.format or detect_format(files)
+    if fmt == "nifti":
+        _check_nifti(files, scan.path)
+    elif fmt == "slices":
+        _check_slices(files, scan.path)
+    else:
+        _check_dicom(files)
+    return fmt
+
+
+def check(cfg: dict) -> tuple[str, list[str]]:
+    """(summary text, every problem found)."""
+    problems: list[str] = []
+    try:
+        colormap_lut(SliceConventions.from_config(cfg["slices"]).colormap)
+    except InputError as err:
+        problems.append(str(err))
+    scans = discover(cfg, problems)
+    formats: Counter = Counter()
+    stages: Counter = Counter(s.stage for s in scans)
+    for scan in scans:
+        try:
+            formats[inspect(scan)] += 1
+        except InputError as err:
+            problems.append(str(err))
+    lines = [f"{len(scans)} scan(s) of {len({s.patient_id for s in scans})} patient(s)"]
+    lines += [f"  stage {stage}: {stages[stage]}" for stage in sorted(stages)]
+    lines += [f"  format {fmt}: {n}" for fmt, n in sorted(formats.items())]
+    return "\n".join(lines), problems

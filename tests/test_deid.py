@@ -1,0 +1,156 @@
+"""Privacy: no DICOM PHI and no original IDs anywhere in results/ (contents, compressed
+contents, file and folder names); hostile IDs cannot break commands or escape results/."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import pydicom
+import pytest
+
+from conftest import snakemake, tiny_config
+from spectstage.deid import KEY_VARIABLE, Redactor, pseudonym
+from spectstage.errors import InputError
+
+KEY = {KEY_VARIABLE: "a-test-key-that-is-long-enough"}
+
+
+def phi_cohort(tiny_cohort: Path, dest: Path) -> set[str]:
+    """Copy the tiny cohort with folders renamed to record numbers; return every PHI string."""
+    shutil.copytree(tiny_cohort, dest)
+    phi = set()
+    for i, folder in enumerate(sorted(dest.glob("stage_*/*"))):
+        mrn = f"MRN{7300410 + i}"
+        for nifti in folder.glob("*.nii.gz"):
+            nifti.rename(folder / f"{mrn}.nii.gz")
+        folder.rename(folder.with_name(mrn))
+        phi |= {mrn, folder.name}
+    for f in dest.glob("stage_*/*/*"):
+        try:
+            ds = pydicom.dcmread(f, stop_before_pixels=True)
+        except pydicom.errors.InvalidDicomError:
+            continue
+        born = str(ds.PatientBirthDate)
+        phi |= {
+            str(ds.PatientName),
+            str(ds.PatientName).split("^")[1],
+            str(ds.PatientID),
+            born,
+            f"{born[:4]}-{born[4:6]}-{born[6:]}",
+            str(ds.InstitutionName),
+            str(ds.ReferringPhysicianName),
+        }
+    (dest / "manifest.csv").unlink()  # it names the original folders; not an input here
+    (dest / "truth.csv").unlink()
+    return phi
+
+
+def texts(path: Path):
+    """The bytes of a file, and of what it contains when it is compressed or an archive."""
+    data = path.read_bytes()
+    yield data
+    if path.suffix == ".gz":
+        yield gzip.decompress(data)
+    if zipfile.is_zipfile(path):  # .pt checkpoints and .zip
+        with zipfile.ZipFile(path) as archive:
+            for name in archive.namelist():
+                yield name.encode()
+                yield archive.read(name)
+
+
+@pytest.fixture(scope="module")
+def pseudonymised_run(tiny_cohort, tmp_path_factory):
+    work = tmp_path_factory.mktemp("deid")
+    phi = phi_cohort(tiny_cohort, work / "raw")
+    args = tiny_config(Path("raw"), work, pseudonymise=True, evaluate={"truth_table": ""})
+    snakemake(work, "--cores", "2", *args, env=KEY)
+    return work, phi
+
+
+def test_no_phi_anywhere_in_results(pseudonymised_run):
+    work, phi = pseudonymised_run
+    assert len(phi) > 20
+    needles = [p.encode() for p in phi] + [p.encode("utf-16-le") for p in phi]
+    hits, scanned = [], 0
+    for path in (work / "results").rglob("*"):
+        hits += [(str(path), p) for p in phi if p in str(path.relative_to(work))]
+        if path.is_file():
+            scanned += 1
+            for blob in texts(path):
+                hits += [(str(path), n) for n in needles if n in blob]
+    assert scanned > 50
+    assert hits == []
+
+
+def test_ids_are_keyed_pseudonyms_and_stable(pseudonymised_run):
+    work, _ = pseudonymised_run
+    cohort = pd.read_csv(work / "results" / "cohort.csv")
+    assert cohort["patient_id"].str.match(r"^sub-[0-9a-f]{16}$").all()
+    oof = pd.read_csv(work / "results" / "oof_predictions.csv")
+    assert set(oof["scan_id"]) == set(cohort["scan_id"])
+    dry = snakemake(
+        work,
+        "-n",
+        *tiny_config(Path("raw"), work, pseudonymise=True, evaluate={"truth_table": ""}),
+        env=KEY,
+    )
+    assert "Nothing to be done" in dry.stdout + dry.stderr
+
+
+def test_pseudonyms_need_a_key_and_depend_on_it(monkeypatch):
+    monkeypatch.delenv(KEY_VARIABLE, raising=False)
+    with pytest.raises(InputError, match=KEY_VARIABLE):
+        pseudonym("MRN1")
+    monkeypatch.setenv(KEY_VARIABLE, "first-key-0123456789")
+    first = pseudonym("MRN1")
+    assert first == pseudonym("MRN1") and first != pseudonym("MRN2")
+    monkeypatch.setenv(KEY_VARIABLE, "other-key-0123456789")
+    assert pseudonym("MRN1") != first
+    assert (
+        Redactor(["MRN1"])("failed: /data/stage_1/MRN1/x")
+        == f"failed: /data/stage_1/{pseudonym('MRN1')}/x"
+    )
+
+
+def test_hostile_ids_neither_break_commands_nor_escape_results(tiny_cohort, tmp_path):
+    raw = tmp_path / "raw"
+    shutil.copytree(tiny_cohort, raw)
+    hostile = ["pat 1", 'o\'brien "x"', "a;touch PWNED", "$(touch PWNED)", "zoë-ü 患者", "-rf"]
+    for folder, name in zip(sorted(raw.glob("stage_*/*"))[: len(hostile)], hostile, strict=True):
+        folder.rename(folder.with_name(name))
+    (raw / "manifest.csv").unlink()
+    snakemake(tmp_path, "--cores", "2", "results/cohort.csv", *tiny_config(Path("raw"), tmp_path))
+    assert not list(tmp_path.rglob("PWNED")) and not list(Path.cwd().glob("PWNED"))
+    cohort = pd.read_csv(tmp_path / "results" / "cohort.csv", keep_default_na=False)
+    assert set(hostile) <= set(cohort["scan_id"])
+    for volume in cohort["volume"]:
+        path = (tmp_path / volume).resolve()
+        assert path.is_relative_to((tmp_path / "results" / "volumes").resolve()) and path.exists()
+
+
+def test_braces_in_paths_are_refused_clearly(tiny_cohort, tmp_path):
+    raw = tmp_path / "raw"
+    shutil.copytree(tiny_cohort, raw)
+    folder = next(raw.glob("stage_1/*"))
+    folder.rename(folder.with_name("{x}"))
+    from spectstage.config import validate
+    from spectstage.inputs import discover
+
+    with pytest.raises(InputError, match="without braces"):
+        discover(validate({"raw_dir": str(raw)}))
+
+
+@pytest.mark.parametrize(
+    "scan_id", ["../../escape", "..", "a/b", "x\\y", "-rf", " lead", "é" * 200]
+)
+def test_output_names_of_hostile_ids_stay_inside_their_folder(scan_id):
+    from spectstage.inputs import file_stem
+
+    stem = file_stem(scan_id)
+    assert "/" not in stem and "\\" not in stem and not stem.startswith((".", "-"))
+    assert Path("results/volumes", stem).resolve().parent == Path("results/volumes").resolve()
+    assert len(stem) <= 100 and file_stem(scan_id) == stem
