@@ -1,0 +1,88 @@
+"""Ingest speed per input layout on the demo cohort, beside dcm2niix on the same DICOM.
+
+Usage (after `make demo`): python benchmarks/ingest.py [--raw data/demo] [--per-layout 20]
+One process, one core: patients/s of read + align + resample + normalise + QC + write,
+and of read alone; dcm2niix converts the same DICOM folders (conversion only, no
+alignment), one process per patient as it is normally run. Prints a table and writes
+benchmarks/results/ingest.json. Never asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from spectstage.config import validate
+from spectstage.ingest import ingest_scan, write_volume
+from spectstage.inputs import discover
+from spectstage.io import load_scan
+from spectstage.io.slices import SliceConventions
+from spectstage.template import load as load_template
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--raw", type=Path, default=Path("data/demo"))
+    ap.add_argument("--per-layout", type=int, default=20)
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "ingest.json")
+    args = ap.parse_args()
+
+    cfg = validate({"raw_dir": str(args.raw)})
+    layout = pd.read_csv(args.raw / "truth.csv").set_index("scan_id")["layout"]
+    scans = discover(cfg)
+    tmpl = load_template()
+    dcm2niix = shutil.which("dcm2niix") or str(Path(sys.executable).parent / "dcm2niix")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in sorted(layout.unique()):
+            chosen = [s for s in scans if layout[s.scan_id] == name][: args.per_layout]
+            start = time.perf_counter()
+            for s in chosen:
+                load_scan(s.path, SliceConventions())
+            read_s = time.perf_counter() - start
+            start = time.perf_counter()
+            for s in chosen:
+                volume, sidecar = ingest_scan(s, cfg, tmpl)
+                write_volume(volume, sidecar, tmpl, Path(tmp) / "volumes", Path(tmp) / "qc")
+            ingest_s = time.perf_counter() - start
+            row = {
+                "layout": name,
+                "patients": len(chosen),
+                "read_patients_per_s": len(chosen) / read_s,
+                "ingest_patients_per_s": len(chosen) / ingest_s,
+                "dcm2niix_patients_per_s": None,
+            }
+            if name.startswith("dicom"):
+                start = time.perf_counter()
+                for i, s in enumerate(chosen):
+                    out = Path(tmp) / f"dcm2niix_{name}_{i}"
+                    out.mkdir()
+                    subprocess.run(
+                        [dcm2niix, "-z", "y", "-b", "n", "-o", str(out), str(s.path)],
+                        check=True,
+                        capture_output=True,
+                    )
+                row["dcm2niix_patients_per_s"] = len(chosen) / (time.perf_counter() - start)
+            rows.append(row)
+    table = pd.DataFrame(rows).set_index("layout")
+    print(
+        "Patients per second, one core (ingest = read + align + resample + normalise + QC + write)"
+    )
+    print(table.round(2).to_string())
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(
+        json.dumps(table.round(3).reset_index().to_dict("records"), indent=1) + "\n"
+    )
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
