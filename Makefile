@@ -27,7 +27,9 @@ demo: $(VENV)/.installed $(DEMO_DIR)/manifest.csv
 	@echo "      Cohort table:      results/cohort.csv"
 	@echo "      Logs:              results/logs/"
 
+# As root, the SLURM tests get a local single-node SLURM (Debian packages, started here).
 test: $(VENV)/.installed
+	if [ "$$(id -u)" = 0 ]; then bash scripts/start-local-slurm.sh; fi
 	pytest
 
 lint: $(VENV)/.installed

@@ -13,6 +13,10 @@ configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 validate(config, os.path.join(workflow.basedir, "config", "schema.yaml"))
 
 
+localrules:
+    all,
+
+
 include: "rules/common.smk"
 include: "rules/ingest.smk"
 include: "rules/folds.smk"
