@@ -156,6 +156,17 @@ def _add_config_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_tables(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--folds", type=Path, default=Path("results/folds.csv"))
+    p.add_argument("--cohort", type=Path, default=Path("results/cohort.csv"))
+
+
+def _add_fold_options(p: argparse.ArgumentParser) -> None:
+    _add_config_options(p)
+    p.add_argument("--fold", type=int, required=True)
+    _add_tables(p)
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="spectstage", description=__doc__.splitlines()[0])
     ap.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -203,18 +214,12 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_folds)
 
     p = sub.add_parser("augment", help="one fold's augmented, oversampled training shard")
-    _add_config_options(p)
-    p.add_argument("--fold", type=int, required=True)
-    p.add_argument("--folds", type=Path, default=Path("results/folds.csv"))
-    p.add_argument("--cohort", type=Path, default=Path("results/cohort.csv"))
+    _add_fold_options(p)
     p.add_argument("--out-dir", type=Path, required=True)
     p.set_defaults(func=cmd_augment)
 
     p = sub.add_parser("train", help="train one fold's CNN (resumes from its checkpoint)")
-    _add_config_options(p)
-    p.add_argument("--fold", type=int, required=True)
-    p.add_argument("--folds", type=Path, default=Path("results/folds.csv"))
-    p.add_argument("--cohort", type=Path, default=Path("results/cohort.csv"))
+    _add_fold_options(p)
     p.add_argument("--shard", type=Path, required=True)
     p.add_argument("--out-dir", type=Path, required=True)
     p.add_argument(
@@ -226,8 +231,7 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="pool out-of-fold predictions into metrics")
     _add_config_options(p)
     p.add_argument("--predictions", type=Path, nargs="+", required=True)
-    p.add_argument("--folds", type=Path, default=Path("results/folds.csv"))
-    p.add_argument("--cohort", type=Path, default=Path("results/cohort.csv"))
+    _add_tables(p)
     p.add_argument("--out-dir", type=Path, default=Path("results"))
     p.set_defaults(func=cmd_evaluate)
     return ap
