@@ -13,7 +13,7 @@ rule augment_fold:
     conda:
         ENV
     params:
-        settings=settings(*INPUT_KEYS, "augment", "train"),
+        settings=settings(*INPUT_KEYS, "augment", "train.crop"),
         code=source_hash("augment"),
     shell:
         "spectstage augment --fold {wildcards.fold} --settings {params.settings:q}"

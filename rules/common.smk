@@ -12,13 +12,31 @@ ENV = os.path.join(workflow.basedir, "envs", "spectstage.yaml")
 
 
 def raw_files(scans):
-    """The input files of scans (rules re-run when one changes, appears or goes)."""
-    return [str(f) for s in scans for f in input_files(s.path)]
+    """The input files of scans (rules re-run when one changes, appears or goes).
+    An empty folder contributes none here: the pre-flight check reports it."""
+    files = []
+    for s in scans:
+        try:
+            files += [str(f) for f in input_files(s.path)]
+        except inputs.InputError:
+            pass
+    return files
 
 
 def settings(*keys):
-    """The config keys a rule reads, as JSON for `spectstage --settings` (and rerun triggers)."""
-    return json.dumps({k: config[k] for k in keys}, sort_keys=True)
+    """The config keys a rule reads, as JSON for `spectstage --settings` (and rerun triggers).
+
+    A key may be dotted ("train.crop") to pass one part of a section: then changing the
+    rest of the section (say, the learning rate) does not re-run the rule.
+    """
+    out = {}
+    for key in keys:
+        section, _, part = key.partition(".")
+        if part:
+            out.setdefault(section, {})[part] = config[section][part]
+        else:
+            out[section] = config[section]
+    return json.dumps(out, sort_keys=True)
 
 
 INPUT_KEYS = ("raw_dir", "manifest", "stages", "pseudonymise")

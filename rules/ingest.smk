@@ -55,7 +55,7 @@ rule cohort_table:
     conda:
         ENV
     params:
-        settings=settings(*INPUT_KEYS, "ingest"),
+        settings=settings(*INPUT_KEYS),
         code=source_hash("cohort"),
     shell:
         "spectstage cohort --settings {params.settings:q} --volumes-dir results/volumes"

@@ -14,6 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 TINY_PER_STAGE = [6, 6, 6, 4]
 TINY_BATCHES = 3
+COMMAND_TIMEOUT_S = 900
 
 
 def run(
@@ -21,7 +22,10 @@ def run(
 ) -> subprocess.CompletedProcess:
     """Run a command with the venv's tools first on PATH; output captured as text."""
     env = {**os.environ, **(env or {}), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    # A hung SLURM job or workflow must fail the test, not CI's whole time budget.
+    proc = subprocess.run(
+        cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"{cmd} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc

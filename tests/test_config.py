@@ -28,6 +28,11 @@ def test_shipped_config_is_valid_and_states_every_key():
     assert _keys(shipped) == _keys(config.validate({}))
 
 
+def test_demo_config_is_valid():
+    demo = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
+    assert config.validate(demo)["evaluate"]["truth_table"] == "data/demo/truth.csv"
+
+
 def test_config_schema_link_points_at_the_package_schema():
     assert (REPO / "config" / "schema.yaml").resolve() == config.schema_path().resolve()
 

@@ -99,3 +99,18 @@ def test_same_scan_under_two_ids_is_refused(tmp_path):
     check_duplicate_scans(cohort.iloc[:2])
     with pytest.raises(InputError, match="s0 = copy"):
         check_duplicate_scans(cohort)
+
+
+def test_frozen_file_cannot_relabel_scans_or_change_the_fold_count(tmp_path):
+    cohort = synthetic_cohort()
+    cohort_csv = tmp_path / "cohort.csv"
+    cohort.assign(volume="unused").to_csv(cohort_csv, index=False)
+    frozen = make_folds(cohort, 3, 0, 4)
+    frozen.loc[frozen["scan_id"] == "S1P0_a", "stage"] = "4"  # a stale label in the file
+    frozen.to_csv(tmp_path / "frozen.csv", index=False)
+    cfg = {"folds": {"k": 3, "seed": 0, "val_folds": 4, "file": str(tmp_path / "frozen.csv")}}
+    written = write_folds(cohort_csv, tmp_path / "folds.csv", cfg)
+    assert set(written.loc[written["scan_id"] == "S1P0_a", "stage"]) == {"1"}
+    cfg["folds"]["k"] = 5
+    with pytest.raises(InputError, match="has 3 folds and folds.k is 5"):
+        write_folds(cohort_csv, tmp_path / "folds.csv", cfg)

@@ -243,11 +243,18 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    logging.captureWarnings(True)  # warnings go through the (redacting) log handlers
     try:
         args.func(args)
     except InputError as err:
         print(_redact(f"spectstage {args.command}: error: {err}"), file=sys.stderr)
         return 2
+    except Exception:
+        # A bug, not bad input: print the traceback, redacted like every other line.
+        import traceback
+
+        print(_redact(traceback.format_exc()), file=sys.stderr)
+        return 1
     return 0
 
 

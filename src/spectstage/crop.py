@@ -39,7 +39,9 @@ class Crop:
         centre = (np.asarray(self.centre_mm) - aff[:3, 3]) / template.VOXEL_MM
         size = np.asarray(self.size_mm) / template.VOXEL_MM
         size = np.round(size / self.factor).astype(int) * self.factor  # whole output voxels
-        start = np.round(centre - size / 2).astype(int) - margin
+        # Round half up (not numpy's half-to-even): a box centred on the midline stays
+        # symmetric, so left-right flips mirror about the midline whatever the size.
+        start = np.floor(centre - size / 2 + 0.5).astype(int) - margin
         stop = start + size + 2 * margin
         if (start < 0).any() or (stop > np.asarray(template.SHAPE)).any():
             raise ValueError(f"crop (+ margin {margin}) leaves the canonical grid: {start}..{stop}")

@@ -45,7 +45,11 @@ class Redactor(logging.Filter):
         super().__init__()
         ordered = sorted({i for i in identifiers if i}, key=len, reverse=True)  # longest first
         self.mapping = {i: pseudonym(i) for i in ordered}
-        self.pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
+        # Whole IDs only: a short ID such as "12" must not rewrite every number.
+        alternatives = "|".join(map(re.escape, ordered))
+        self.pattern = (
+            re.compile(f"(?<![A-Za-z0-9])(?:{alternatives})(?![A-Za-z0-9])") if ordered else None
+        )
 
     def __call__(self, text: str) -> str:
         return self.pattern.sub(lambda m: self.mapping[m.group(0)], text) if self.pattern else text

@@ -22,7 +22,9 @@ DUPLICATE_CORRELATION = 0.999  # two scan IDs this alike are the same scan
 
 def _patients(cohort: pd.DataFrame) -> pd.DataFrame:
     """One row per patient with the stage used to stratify (the highest of their scans)."""
-    order = {s: i for i, s in enumerate(sorted(cohort["stage"].unique()))}
+    from natsort import natsorted
+
+    order = {s: i for i, s in enumerate(natsorted(cohort["stage"].unique()))}
     rank = cohort.assign(rank=cohort["stage"].map(order)).sort_values(["patient_id", "rank"])
     return rank.groupby("patient_id", as_index=False).last()[["patient_id", "stage"]]
 
@@ -114,11 +116,20 @@ def write_folds(cohort_csv: Path, out: Path, cfg: dict) -> pd.DataFrame:
     cohort = pd.read_csv(cohort_csv, dtype={"stage": str, "patient_id": str, "scan_id": str})
     settings = cfg["folds"]
     if settings["file"]:
-        folds = pd.read_csv(
+        frozen = pd.read_csv(
             settings["file"], dtype={"stage": str, "patient_id": str, "scan_id": str}
         )
-        check_folds(folds, cohort)
-        folds = folds[folds["scan_id"].isin(cohort["scan_id"])]
+        check_folds(frozen, cohort)
+        if frozen["fold"].nunique() != settings["k"]:
+            raise InputError(
+                f"folds.file {settings['file']} has {frozen['fold'].nunique()} folds and "
+                f"folds.k is {settings['k']}: make them agree"
+            )
+        # Only the assignment is frozen: patients and stages come from the cohort, so a
+        # stale or edited file cannot relabel scans or split a patient.
+        ids = cohort.set_index("scan_id")[["patient_id", "stage"]]
+        folds = frozen[frozen["scan_id"].isin(cohort["scan_id"])][["fold", "scan_id", "split"]]
+        folds = folds.join(ids, on="scan_id")[COLUMNS]
     else:
         check_duplicate_scans(cohort)
         folds = make_folds(

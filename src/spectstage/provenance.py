@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from importlib import resources
+from pathlib import Path
 
 # Package files and folders each stage's result depends on (paths inside spectstage/).
 STAGE_SOURCES: dict[str, tuple[str, ...]] = {
@@ -73,11 +74,31 @@ PROVENANCE_PACKAGES = (
 )
 
 
+def _git_state(package: Path) -> tuple[str | None, bool | None]:
+    """(commit, uncommitted changes?) of the checkout the package runs from, if any."""
+    import subprocess
+
+    repo = package.parents[1]  # src/spectstage -> the repository of an editable install
+    if not (repo / ".git").exists():
+        return None, None
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True
+        )
+        status = subprocess.run(
+            ["git", "-C", str(repo), "status", "--porcelain"], capture_output=True, text=True
+        )
+    except OSError:  # no git on this machine
+        return None, None
+    if head.returncode != 0:
+        return None, None
+    return head.stdout.strip(), bool(status.stdout.strip())
+
+
 def write_provenance(path, cfg: dict) -> None:
     """Versions, config and git commit beside a result (kept out of the metrics themselves)."""
     import json
     import platform
-    import subprocess
     from importlib.metadata import PackageNotFoundError, version
 
     from spectstage.atomic import write_text
@@ -88,19 +109,13 @@ def write_provenance(path, cfg: dict) -> None:
             versions[name] = version(name)
         except PackageNotFoundError:
             versions[name] = None
-    root = resources.files("spectstage")
-    git = subprocess.run(
-        ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True
-    )
-    dirty = subprocess.run(
-        ["git", "-C", str(root), "status", "--porcelain"], capture_output=True, text=True
-    )
+    commit, dirty = _git_state(Path(str(resources.files("spectstage"))))
     record = {
         "python": platform.python_version(),
         "platform": platform.platform(),
         "packages": versions,
-        "git_commit": git.stdout.strip() or None,
-        "git_dirty": bool(dirty.stdout.strip()) if git.returncode == 0 else None,
+        "git_commit": commit,
+        "git_dirty": dirty,
         "source_hashes": {stage: source_hash(stage) for stage in STAGE_SOURCES},
         "config": cfg,
     }

@@ -24,6 +24,7 @@ from spectstage.crop import Crop, load_crops
 from spectstage.errors import InputError
 from spectstage.folds import fold_split
 from spectstage.models import build_model
+from spectstage.provenance import source_hash
 
 log = logging.getLogger(__name__)
 CHECKPOINT = "last.pt"
@@ -64,6 +65,7 @@ def _fingerprint(cfg: dict, shard: Path, fold: int) -> str:
     )
     h.update(shard.read_bytes())
     h.update(str(fold).encode())
+    h.update(source_hash("train").encode())  # changed code must not resume old weights
     return h.hexdigest()
 
 
@@ -244,8 +246,6 @@ def train_fold(
     predictions = test[["fold", "patient_id", "scan_id", "stage"]].reset_index(drop=True)
     for i, label in enumerate(labels):
         predictions[f"p_{label}"] = p_test[:, i]
-    from spectstage.provenance import source_hash
-
     meta = {
         "model": settings["model"],
         "input_shape": list(x_val.shape[1:]),

@@ -162,6 +162,9 @@ def _read_series(files: list[Path], headers: list):
     return np.stack(slices).transpose(2, 1, 0), affine, headers[0]
 
 
+MAX_REPORTED_AGE = 90  # older ages are identifying (HIPAA Safe Harbor): reported as 90
+
+
 def demographics(h) -> dict:
     """Age at scan in whole years and sex: what analysis may use, never names or dates."""
     out: dict = {"sex": str(getattr(h, "PatientSex", "") or "") or None, "age_years": None}
@@ -173,6 +176,8 @@ def demographics(h) -> dict:
         if len(birth) == 8 and len(study) == 8 and (birth + study).isdigit():
             years = int(study[:4]) - int(birth[:4]) - ((study[4:]) < (birth[4:]))
             out["age_years"] = years if 0 <= years < 130 else None
+    if out["age_years"] is not None:
+        out["age_years"] = min(out["age_years"], MAX_REPORTED_AGE)
     return out
 
 
