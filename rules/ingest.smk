@@ -1,31 +1,32 @@
-# Pre-flight check, ingest in batches of scans (one process each), one table of the cohort.
-
-
-rule check_inputs:
-    input:
-        raw_files(SCANS),
-    output:
-        "results/check.txt",
-    log:
-        "results/logs/check.log",
-    conda:
-        ENV
-    params:
-        settings=settings(*INPUT_KEYS, "slices"),
-        code=source_hash("check"),
-    shell:
-        "spectstage check --settings {params.settings:q} --out {output:q} 2> {log:q}"
-
-
-# One rule per batch: its outputs are the exact volumes of its scans. The check is
-# `ancient`: re-checking after a new patient must not re-ingest every batch.
+# Per batch of scans (one process each): a pre-flight check from headers, then ingest.
+# Checking per batch keeps the promise that adding a patient re-runs one batch only.
+# `spectstage check` without --batch lists every problem of the whole input at once.
 for batch, batch_scans in BATCHES.items():
+
+    rule:
+        name:
+            f"check_batch_{batch}"
+        input:
+            raw_files(batch_scans),
+        output:
+            f"results/check/batch_{batch}.txt",
+        log:
+            f"results/logs/check/batch_{batch}.log",
+        conda:
+            ENV
+        params:
+            batch=batch,
+            settings=settings(*INPUT_KEYS, "slices", "ingest.batches"),
+            code=source_hash("check"),
+        shell:
+            "spectstage check --batch {params.batch} --settings {params.settings:q}"
+            " --out {output:q} 2> {log:q}"
 
     rule:
         name:
             f"ingest_batch_{batch}"
         input:
-            ancient("results/check.txt"),
+            f"results/check/batch_{batch}.txt",
             raw_files(batch_scans),
         output:
             [f"results/volumes/{file_stem(s.scan_id)}.nii.gz" for s in batch_scans],

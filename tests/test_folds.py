@@ -112,5 +112,5 @@ def test_frozen_file_cannot_relabel_scans_or_change_the_fold_count(tmp_path):
     written = write_folds(cohort_csv, tmp_path / "folds.csv", cfg)
     assert set(written.loc[written["scan_id"] == "S1P0_a", "stage"]) == {"1"}
     cfg["folds"]["k"] = 5
-    with pytest.raises(InputError, match="has 3 folds and folds.k is 5"):
+    with pytest.raises(InputError, match=r"has 3 folds and folds\.k is 5"):
         write_folds(cohort_csv, tmp_path / "folds.csv", cfg)

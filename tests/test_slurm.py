@@ -58,16 +58,15 @@ def test_every_job_ran_on_slurm_and_training_asked_for_a_gpu(slurm_run):
     submitted = re.findall(r"submitted with SLURM jobid (\d+)", log)
     rules = {p.name for p in (work / ".snakemake" / "slurm_logs").iterdir()}
     expected = {
-        "rule_check_inputs",
         "rule_cohort_table",
         "rule_folds",
         "rule_augment_fold",
         "rule_train_fold",
         "rule_evaluate",
-    } | {f"rule_ingest_batch_{b}" for b in range(3)}
+    } | {f"rule_{step}_batch_{b}" for b in range(3) for step in ("check", "ingest")}
     assert expected <= rules, rules
-    # 1 check + 3 ingest batches + 1 cohort + 1 folds + 2 augment + 2 train + 1 evaluate
-    assert len(submitted) == len(set(submitted)) == 11
+    # 3 check + 3 ingest batches + 1 cohort + 1 folds + 2 augment + 2 train + 1 evaluate
+    assert len(submitted) == len(set(submitted)) == 13
     for job in job_ids(work, "train_fold"):
         record = run(["scontrol", "show", "job", job], work).stdout
         assert "gpu:1" in record and "COMPLETED" in record, record

@@ -55,6 +55,7 @@ def test_adding_a_patient_reruns_one_ingest_batch(workflow_run, tmp_path):
     dry = snakemake(work, "-n", "--quiet", "rules", *tiny_config(Path("raw"), work))
     out = dry.stdout + dry.stderr
     assert len(set(re.findall(r"ingest_batch_\d+", out))) == 1, out
+    assert set(re.findall(r"check_batch_(\d+)", out)) == set(re.findall(r"ingest_batch_(\d+)", out))
     assert "cohort_table" in out
 
 

@@ -10,7 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 from spectstage.errors import InputError
-from spectstage.inputs import ScanInput, discover
+from spectstage.inputs import ScanInput, batches, discover
 from spectstage.io import NIFTI_SUFFIXES, SLICE_EXTENSIONS, detect_format, input_files
 from spectstage.io.slices import SliceConventions, colormap_lut
 
@@ -96,14 +96,16 @@ def inspect(scan: ScanInput) -> str:
     return fmt
 
 
-def check(cfg: dict) -> tuple[str, list[str]]:
-    """(summary text, every problem found)."""
+def check(cfg: dict, batch: int | None = None) -> tuple[str, list[str]]:
+    """(summary text, every problem found), for all scans or one ingest batch."""
     problems: list[str] = []
     try:
         colormap_lut(SliceConventions.from_config(cfg["slices"]).colormap)
     except InputError as err:
         problems.append(str(err))
     scans = discover(cfg, problems)
+    if batch is not None:
+        scans = batches(scans, cfg["ingest"]["batches"]).get(batch, [])
     formats: Counter = Counter()
     stages: Counter = Counter(s.stage for s in scans)
     for scan in scans:

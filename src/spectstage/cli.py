@@ -55,7 +55,7 @@ def cmd_check(args: argparse.Namespace) -> None:
     from spectstage.atomic import write_text
     from spectstage.check import check
 
-    summary, problems = check(_config(args))
+    summary, problems = check(_config(args), args.batch)
     print(_redact(summary))
     if problems:
         listing = "\n  ".join(_redact(p) for p in problems)
@@ -194,6 +194,7 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="pre-flight: list every problem of the input (headers only)")
     _add_config_options(p)
     p.add_argument("--out", type=Path, help="write the summary here when there is no problem")
+    p.add_argument("--batch", type=int, help="only this ingest batch (as the workflow runs it)")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("pseudonyms", help="write the ID -> pseudonym table (needs the key)")
