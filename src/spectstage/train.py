@@ -163,7 +163,7 @@ def train_fold(
         "best_score": -1.0,
         "best_epoch": 0,
         "bad_epochs": 0,
-        "best_model": {k: v.clone() for k, v in model.state_dict().items()},
+        "top": [],  # the best epochs so far: {"score", "epoch", "model"}, best first
     }
     if ckpt_path.exists():
         ckpt = torch.load(ckpt_path, weights_only=True, map_location="cpu")
@@ -215,14 +215,14 @@ def train_fold(
             }
         )
         if score > state["best_score"]:
-            state.update(
-                best_score=score,
-                best_epoch=epoch + 1,
-                bad_epochs=0,
-                best_model={k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
-            )
+            state.update(best_score=score, best_epoch=epoch + 1, bad_epochs=0)
         else:
             state["bad_epochs"] += 1
+        weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        top = [*state["top"], {"score": score, "epoch": epoch + 1, "model": weights}]
+        state["top"] = sorted(top, key=lambda t: (-t["score"], t["epoch"]))[
+            : settings["ensemble_top_k"]
+        ]
         state["epoch"] = epoch + 1
         epochs.set_postfix(loss=f"{total / n:.3f}", val_ba=f"{score:.3f}")
         log.info(
@@ -241,8 +241,13 @@ def train_fold(
             torch.save(checkpoint, tmp)
 
     # --- outputs: best weights + metadata, history, test probabilities ----------------------
-    model.load_state_dict(state["best_model"])
-    p_test = predict(model, x_test, device, settings["batch_size"], settings["tta_flip"])
+    # Test probabilities average the best few epochs: with a small validation set the single
+    # best epoch is a noisy choice.
+    p_test = np.zeros((len(x_test), len(labels)))
+    for member in state["top"]:
+        model.load_state_dict(member["model"])
+        p_test += predict(model, x_test, device, settings["batch_size"], settings["tta_flip"])
+    p_test /= len(state["top"])
     predictions = test[["fold", "patient_id", "scan_id", "stage"]].reset_index(drop=True)
     for i, label in enumerate(labels):
         predictions[f"p_{label}"] = p_test[:, i]
@@ -253,12 +258,20 @@ def train_fold(
         "fold": fold,
         "best_epoch": state["best_epoch"],
         "val_balanced_accuracy": state["best_score"],
+        "ensemble_epochs": [t["epoch"] for t in state["top"]],
         "crop": settings["crop"],
         "preprocessing_hash": source_hash("ingest"),
         "config": cfg["train"],
     }
     with atomic_path(out_dir / "model.pt") as tmp:
-        torch.save({"state_dict": state["best_model"], "meta": meta}, tmp)
+        torch.save(
+            {
+                "state_dict": state["top"][0]["model"],  # the best epoch
+                "ensemble": [t["model"] for t in state["top"]],  # what test predictions average
+                "meta": meta,
+            },
+            tmp,
+        )
     with atomic_path(out_dir / "history.csv") as tmp:
         pd.DataFrame(state["history"]).to_csv(tmp, index=False)
     with atomic_path(out_dir / "test_predictions.csv") as tmp:
