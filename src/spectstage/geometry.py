@@ -23,9 +23,6 @@ class Pose:
         v = [float(x) for x in v]
         return cls(tuple(v[0:3]), tuple(v[3:6]), float(np.exp(v[6])))
 
-    def to_vector(self) -> np.ndarray:
-        return np.array([*self.rotation_deg, *self.translation_mm, np.log(self.scale)])
-
     def matrix(self) -> np.ndarray:
         """4x4 affine from template mm to world mm."""
         ax, ay, az = np.deg2rad(self.rotation_deg)
