@@ -114,3 +114,20 @@ def test_frozen_file_cannot_relabel_scans_or_change_the_fold_count(tmp_path):
     cfg["folds"]["k"] = 5
     with pytest.raises(InputError, match=r"has 3 folds and folds\.k is 5"):
         write_folds(cohort_csv, tmp_path / "folds.csv", cfg)
+
+
+def test_alike_scans_of_one_patient_are_allowed_and_blocks_cover_all_pairs(tmp_path):
+    rng = np.random.default_rng(1)
+    paths = []
+    for i in range(5):
+        paths.append(tmp_path / f"s{i}.nii.gz")
+        nib.save(nib.Nifti1Image(rng.random((16, 16, 16)).astype(np.float32), np.eye(4)), paths[-1])
+    paths.append(tmp_path / "repeat.nii.gz")
+    nib.save(nib.load(paths[4]), paths[-1])
+    cohort = pd.DataFrame(
+        {"scan_id": ["s0", "s1", "s2", "s3", "s4", "repeat"], "volume": [str(p) for p in paths]}
+    )
+    same_patient = cohort.assign(patient_id=["a", "b", "c", "d", "e", "e"])
+    check_duplicate_scans(same_patient, chunk=2)
+    with pytest.raises(InputError, match="s4 = repeat"):
+        check_duplicate_scans(cohort.assign(patient_id=cohort["scan_id"]), chunk=2)

@@ -90,23 +90,30 @@ def check_folds(folds: pd.DataFrame, cohort: pd.DataFrame | None = None) -> None
             raise InputError(f"the frozen folds file does not know these scans: {unknown}")
 
 
-def check_duplicate_scans(cohort: pd.DataFrame) -> None:
-    """The same scan under two IDs would sit in train and test: compare the volumes."""
+def check_duplicate_scans(cohort: pd.DataFrame, chunk: int = 512) -> None:
+    """The same scan under two IDs would sit in train and test: compare the volumes.
+
+    Volumes are compared on every 4th voxel (~9,500 values: 0.4 GB for 10,000 scans) and in
+    blocks of rows, so memory stays bounded; two scans of one patient may be alike.
+    """
     import nibabel as nib
 
     vectors = []
     for path in cohort["volume"]:
-        data = np.asarray(nib.load(path).dataobj, dtype=np.float32)[::2, ::2, ::2].ravel()
+        data = np.asarray(nib.load(path).dataobj, dtype=np.float32)[::4, ::4, ::4].ravel()
         data = data - data.mean()
         vectors.append(data / (np.linalg.norm(data) or 1.0))
-    sim = np.stack(vectors) @ np.stack(vectors).T
-    np.fill_diagonal(sim, 0)
-    i, j = np.nonzero(np.triu(sim >= DUPLICATE_CORRELATION))
-    if len(i):
-        pairs = [
-            f"{cohort['scan_id'].iloc[a]} = {cohort['scan_id'].iloc[b]}"
-            for a, b in zip(i, j, strict=True)
-        ]
+    matrix = np.stack(vectors)
+    ids = cohort["scan_id"].to_numpy()
+    patients = cohort.get("patient_id", cohort["scan_id"]).to_numpy()
+    pairs = []
+    for start in range(0, len(matrix), chunk):
+        sim = matrix[start : start + chunk] @ matrix.T
+        for a, b in zip(*np.nonzero(sim >= DUPLICATE_CORRELATION), strict=True):
+            a += start
+            if a < b and patients[a] != patients[b]:
+                pairs.append(f"{ids[a]} = {ids[b]}")
+    if pairs:
         raise InputError(
             f"the same scan appears under two IDs (volume correlation >= 0.999): {pairs}"
         )
