@@ -9,15 +9,14 @@ import torch
 
 from spectstage import config
 from spectstage.augment import SampleParams, build_shard, plan_samples, replay
+from spectstage.cohort import read_table
 from spectstage.crop import Crop
-
-DTYPES = {"stage": str, "patient_id": str, "scan_id": str}
 
 
 @pytest.fixture(scope="module")
 def tables(workflow_run):
-    folds = pd.read_csv(workflow_run / "results" / "folds.csv", dtype=DTYPES)
-    cohort = pd.read_csv(workflow_run / "results" / "cohort.csv", dtype=DTYPES)
+    folds = read_table(workflow_run / "results" / "folds.csv")
+    cohort = read_table(workflow_run / "results" / "cohort.csv")
     cohort["volume"] = [str(workflow_run / v) for v in cohort["volume"]]
     return folds, cohort
 

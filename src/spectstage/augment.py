@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from spectstage.atomic import atomic_path
+from spectstage.cohort import read_table
 from spectstage.crop import Crop
 from spectstage.errors import InputError
 from spectstage.folds import fold_split
@@ -172,9 +173,7 @@ def build_shard(
 def write_shard(folds_csv: Path, cohort_csv: Path, fold: int, out_dir: Path, cfg: dict) -> int:
     import torch
 
-    dtypes = {"stage": str, "patient_id": str, "scan_id": str}
-    folds = pd.read_csv(folds_csv, dtype=dtypes)
-    cohort = pd.read_csv(cohort_csv, dtype=dtypes)
+    folds, cohort = read_table(folds_csv), read_table(cohort_csv)
     torch.set_num_threads(1)  # one job per fold runs in parallel with the others
     shard, samples = build_shard(folds, cohort, fold, cfg)
     with atomic_path(out_dir / "train_shard.pt") as tmp:

@@ -9,6 +9,15 @@ from spectstage.atomic import atomic_path
 from spectstage.errors import InputError
 from spectstage.inputs import discover, file_stem
 
+ID_COLUMNS = {"stage": str, "patient_id": str, "scan_id": str}
+
+
+def read_table(path: Path):
+    """Read a results table (cohort, folds, predictions) with its IDs and stages as text."""
+    import pandas as pd
+
+    return pd.read_csv(path, dtype=ID_COLUMNS)
+
 
 def cohort_rows(cfg: dict, volumes_dir: Path) -> list[dict]:
     rows = []

@@ -15,9 +15,8 @@ import numpy as np
 import pandas as pd
 
 from spectstage.atomic import atomic_path, write_text
+from spectstage.cohort import read_table
 from spectstage.errors import InputError
-
-DTYPES = {"stage": str, "patient_id": str, "scan_id": str}
 
 
 def classification_metrics(y: list[str], proba: np.ndarray, labels: list[str]) -> dict:
@@ -70,7 +69,7 @@ def pooled_and_per_fold(oof: pd.DataFrame, labels: list[str]) -> dict:
 
 
 def gather_oof(prediction_files: list[Path], cohort: pd.DataFrame) -> pd.DataFrame:
-    oof = pd.concat([pd.read_csv(f, dtype=DTYPES) for f in prediction_files], ignore_index=True)
+    oof = pd.concat([read_table(f) for f in prediction_files], ignore_index=True)
     twice = oof.loc[oof["scan_id"].duplicated(), "scan_id"].tolist()
     if twice:
         raise InputError(f"scans predicted in more than one fold: {sorted(set(twice))}")
@@ -161,8 +160,8 @@ def evaluate(
     prediction_files: list[Path], folds_csv: Path, cohort_csv: Path, out_dir: Path, cfg: dict
 ) -> dict:
     labels = [str(s) for s in cfg["stages"]]
-    cohort = pd.read_csv(cohort_csv, dtype=DTYPES)
-    folds = pd.read_csv(folds_csv, dtype=DTYPES)
+    cohort = read_table(cohort_csv)
+    folds = read_table(folds_csv)
     oof = gather_oof(prediction_files, cohort).sort_values("scan_id").reset_index(drop=True)
     oof.insert(
         4,
@@ -174,7 +173,7 @@ def evaluate(
     metrics["sbr_baseline"] = pooled_and_per_fold(sbr, labels)
     truth_table = cfg["evaluate"]["truth_table"]
     if truth_table:
-        truth = pd.read_csv(truth_table, dtype=DTYPES)
+        truth = read_table(truth_table)
         unknown = sorted(set(cohort["scan_id"]) - set(truth["scan_id"]))
         if unknown:
             raise InputError(

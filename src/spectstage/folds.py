@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from spectstage.atomic import atomic_path
+from spectstage.cohort import read_table
 from spectstage.errors import InputError
 
 COLUMNS = ["fold", "patient_id", "scan_id", "stage", "split"]
@@ -120,12 +121,10 @@ def check_duplicate_scans(cohort: pd.DataFrame, chunk: int = 512) -> None:
 
 
 def write_folds(cohort_csv: Path, out: Path, cfg: dict) -> pd.DataFrame:
-    cohort = pd.read_csv(cohort_csv, dtype={"stage": str, "patient_id": str, "scan_id": str})
+    cohort = read_table(cohort_csv)
     settings = cfg["folds"]
     if settings["file"]:
-        frozen = pd.read_csv(
-            settings["file"], dtype={"stage": str, "patient_id": str, "scan_id": str}
-        )
+        frozen = read_table(settings["file"])
         check_folds(frozen, cohort)
         if frozen["fold"].nunique() != settings["k"]:
             raise InputError(

@@ -85,7 +85,6 @@ def register(scan: Scan, tmpl: Template) -> Registration:
         for offset in itertools.product(SEARCH_X_MM, SEARCH_Y_MM, SEARCH_Z_MM)
     )
     vector = min(candidates, key=coarse)
-    cost = coarse
     for step, every, xtol, ftol in LEVELS:
         cost = _Cost(scan, moving, tmpl, step, every)
         # Scale is optimised as 100*log(scale) so that one unit is ~1 %, like 1 degree or 1 mm.

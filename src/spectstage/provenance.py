@@ -32,10 +32,10 @@ STAGE_SOURCES: dict[str, tuple[str, ...]] = {
     ),
     "check": ("check.py", "inputs.py", "io", "config.py", "deid.py"),
     "cohort": ("cohort.py", "inputs.py", "config.py"),
-    "folds": ("folds.py", "config.py"),
-    "augment": ("augment.py", "crop.py", "folds.py", "template.py", "config.py"),
-    "train": ("train.py", "models.py", "crop.py", "folds.py", "config.py"),
-    "evaluate": ("evaluate.py", "config.py"),
+    "folds": ("folds.py", "cohort.py", "config.py"),
+    "augment": ("augment.py", "cohort.py", "crop.py", "folds.py", "template.py", "config.py"),
+    "train": ("train.py", "cohort.py", "models.py", "crop.py", "folds.py", "config.py"),
+    "evaluate": ("evaluate.py", "cohort.py", "config.py"),
 }
 
 

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from spectstage.atomic import atomic_path
+from spectstage.cohort import read_table
 from spectstage.crop import Crop, load_crops
 from spectstage.errors import InputError
 from spectstage.folds import fold_split
@@ -120,9 +121,8 @@ def train_fold(
     use_amp = amp_enabled(device, settings["amp"])
 
     # --- data: the shard for training; un-augmented crops for validation and test ------------
-    dtypes = {"stage": str, "patient_id": str, "scan_id": str}
-    folds = pd.read_csv(folds_csv, dtype=dtypes)
-    volumes = pd.read_csv(cohort_csv, dtype=dtypes).set_index("scan_id")["volume"]
+    folds = read_table(folds_csv)
+    volumes = read_table(cohort_csv).set_index("scan_id")["volume"]
     shard = torch.load(shard_path, weights_only=True)
     labels = [str(s) for s in cfg["stages"]]
     if shard["labels"] != labels or shard["fold"] != fold:
