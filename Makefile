@@ -23,16 +23,18 @@ $(DEMO_DIR)/manifest.csv: | $(VENV)/.installed
 demo: $(VENV)/.installed $(DEMO_DIR)/manifest.csv
 	snakemake --cores $(CORES) --configfile config/demo.yaml --quiet reason host
 	@echo
-	@echo "Done. Canonical volumes: results/volumes/ (one .nii.gz + .json sidecar per scan)"
-	@echo "      Cohort table:      results/cohort.csv"
-	@echo "      Logs:              results/logs/"
+	@echo "Done. Metrics (CNN, SBR baseline, oracle): results/metrics.json"
+	@echo "      Out-of-fold predictions:           results/oof_predictions.csv"
+	@echo "      Confusion matrix:                  results/plots/confusion_matrix.png"
+	@echo "      Canonical volumes, cohort table:   results/volumes/, results/cohort.csv"
+	@echo "      Logs:                              results/logs/"
 
 # As root, the SLURM tests get a local single-node SLURM (Debian packages, started here).
 test: $(VENV)/.installed
 	if [ "$$(id -u)" = 0 ]; then bash scripts/start-local-slurm.sh || echo "local SLURM not started: the SLURM tests will say why"; fi
 	pytest
 
-lint: $(VENV)/.installed
+lint: $(VENV)/.installed $(DEMO_DIR)/manifest.csv
 	ruff check .
 	ruff format --check .
 	snakefmt --check Snakefile rules/

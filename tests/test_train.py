@@ -142,3 +142,45 @@ def test_checkpoint_from_other_settings_is_not_resumed(workflow_run, tmp_path):
     out = subprocess.run(args, cwd=workflow_run, check=True, capture_output=True, text=True)
     assert "starting afresh" in out.stderr
     assert len(pd.read_csv(tmp_path / "a" / "out" / "history.csv")) == 3
+
+
+def test_monitor_ranks_by_its_quantity_and_breaks_ties_with_the_other():
+    by_loss = [train.monitor_score("loss", ba, loss) for ba, loss in [(0.9, 0.8), (0.5, 0.6)]]
+    assert by_loss[1] > by_loss[0]  # lower loss wins despite the lower balanced accuracy
+    by_ba = [train.monitor_score("balanced_accuracy", 0.5, loss) for loss in (0.8, 0.6)]
+    assert by_ba[1] > by_ba[0]  # same balanced accuracy: the lower loss breaks the tie
+    assert train.monitor_score("balanced_accuracy", 0.6, 9.0) > by_ba[1]
+
+
+@pytest.mark.parametrize("monitor", ["loss", "balanced_accuracy"])
+def test_best_epochs_and_early_stopping_follow_the_monitor(
+    workflow_run, tmp_path, monkeypatch, monitor
+):
+    from spectstage import config
+
+    epochs, patience = 12, 3
+    train_settings = {"epochs": epochs, "batch_size": 4, "patience": patience, "monitor": monitor}
+    cfg = config.validate({"raw_dir": "raw", "train": train_settings})
+    monkeypatch.chdir(workflow_run)
+    r = workflow_run / "results"
+    meta = train.train_fold(
+        r / "folds.csv",
+        r / "cohort.csv",
+        r / "folds/fold_0/train_shard.pt",
+        0,
+        tmp_path / "out",
+        tmp_path / "ckpt",
+        cfg,
+        threads=1,
+    )
+    history = pd.read_csv(tmp_path / "out" / "history.csv")
+    ranking = [
+        train.monitor_score(monitor, ba, loss)
+        for ba, loss in zip(history["val_balanced_accuracy"], history["val_loss"], strict=True)
+    ]
+    order = sorted(range(len(ranking)), key=lambda i: [-v for v in ranking[i]])
+    assert meta["best_epoch"] == order[0] + 1
+    assert meta["ensemble_epochs"] == [i + 1 for i in order[:3]]
+    assert meta["monitor"] == monitor
+    # Stops once `patience` epochs in a row failed to beat the best, or at the last epoch.
+    assert len(history) == min(epochs, meta["best_epoch"] + patience)

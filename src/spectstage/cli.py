@@ -130,7 +130,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     )
     print(
         f"fold {args.fold}: best epoch {meta['best_epoch']}, "
-        f"validation balanced accuracy {meta['val_balanced_accuracy']:.3f}"
+        f"validation loss {meta['val_loss']:.3f}, "
+        f"balanced accuracy {meta['val_balanced_accuracy']:.3f} (monitored: {meta['monitor']})"
     )
 
 

@@ -27,7 +27,6 @@ STAGE_SOURCES: dict[str, tuple[str, ...]] = {
         "sbr.py",
         "template.py",
         "data",
-        "schema",
         "demo/phantom.py",
     ),
     "check": ("check.py", "inputs.py", "io", "config.py", "deid.py"),

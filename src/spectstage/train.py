@@ -59,6 +59,16 @@ def balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(balanced_accuracy_score(y_true, y_pred))
 
 
+def monitor_score(monitor: str, val_balanced_accuracy: float, val_loss: float) -> list[float]:
+    """What early stopping and the best-epoch choice maximise, compared as a list: the
+    monitored quantity first, the other one breaking ties. Balanced accuracy over a few
+    dozen validation patients moves in coarse steps and ties often; the validation loss
+    is smooth, so it also tells apart epochs that classify the same patients."""
+    if monitor == "loss":
+        return [-val_loss, val_balanced_accuracy]
+    return [val_balanced_accuracy, -val_loss]
+
+
 def _fingerprint(cfg: dict, shard: Path, fold: int) -> str:
     """What the checkpoint must match to be resumed (settings and training data)."""
     h = hashlib.sha256(
@@ -160,7 +170,7 @@ def train_fold(
     state = {
         "epoch": 0,
         "history": [],
-        "best_score": -1.0,
+        "best_score": None,
         "best_epoch": 0,
         "bad_epochs": 0,
         "top": [],  # the best epochs so far: {"score", "epoch", "model"}, best first
@@ -214,13 +224,14 @@ def train_fold(
                 "lr": lr,
             }
         )
-        if score > state["best_score"]:
-            state.update(best_score=score, best_epoch=epoch + 1, bad_epochs=0)
+        ranking = monitor_score(settings["monitor"], score, val_loss)
+        if state["best_score"] is None or ranking > state["best_score"]:
+            state.update(best_score=ranking, best_epoch=epoch + 1, bad_epochs=0)
         else:
             state["bad_epochs"] += 1
         weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-        top = [*state["top"], {"score": score, "epoch": epoch + 1, "model": weights}]
-        state["top"] = sorted(top, key=lambda t: (-t["score"], t["epoch"]))[
+        top = [*state["top"], {"score": ranking, "epoch": epoch + 1, "model": weights}]
+        state["top"] = sorted(top, key=lambda t: ([-v for v in t["score"]], t["epoch"]))[
             : settings["ensemble_top_k"]
         ]
         state["epoch"] = epoch + 1
@@ -251,13 +262,16 @@ def train_fold(
     predictions = test[["fold", "patient_id", "scan_id", "stage"]].reset_index(drop=True)
     for i, label in enumerate(labels):
         predictions[f"p_{label}"] = p_test[:, i]
+    best = state["history"][state["best_epoch"] - 1]
     meta = {
         "model": settings["model"],
         "input_shape": list(x_val.shape[1:]),
         "labels": labels,
         "fold": fold,
         "best_epoch": state["best_epoch"],
-        "val_balanced_accuracy": state["best_score"],
+        "monitor": settings["monitor"],
+        "val_balanced_accuracy": best["val_balanced_accuracy"],
+        "val_loss": best["val_loss"],
         "ensemble_epochs": [t["epoch"] for t in state["top"]],
         "crop": settings["crop"],
         "preprocessing_hash": source_hash("ingest"),
