@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from conftest import BIN
-from spectstage import train
+from spectstage import config, train
 from spectstage.errors import InputError
 
 
@@ -63,15 +63,12 @@ def fold_args(run, tmp, name, epochs, patience=None):
     ]
 
 
-def test_amp_code_path_runs_on_cpu(workflow_run, tmp_path, monkeypatch):
-    """The CUDA mixed-precision branch (autocast + GradScaler) exercised on the CPU."""
-    monkeypatch.setattr(train, "amp_enabled", lambda device, setting: True)
-    from spectstage import config
-
-    cfg = config.validate({"raw_dir": "raw", "train": {"epochs": 1, "batch_size": 4}})
+def train_fold_0(workflow_run, tmp_path, monkeypatch, train_settings: dict) -> dict:
+    """Train fold 0 of the shared workflow run in-process, into tmp_path/out."""
+    cfg = config.validate({"raw_dir": "raw", "train": train_settings})
     monkeypatch.chdir(workflow_run)
     r = workflow_run / "results"
-    train.train_fold(
+    return train.train_fold(
         r / "folds.csv",
         r / "cohort.csv",
         r / "folds/fold_0/train_shard.pt",
@@ -81,6 +78,12 @@ def test_amp_code_path_runs_on_cpu(workflow_run, tmp_path, monkeypatch):
         cfg,
         threads=1,
     )
+
+
+def test_amp_code_path_runs_on_cpu(workflow_run, tmp_path, monkeypatch):
+    """The CUDA mixed-precision branch (autocast + GradScaler) exercised on the CPU."""
+    monkeypatch.setattr(train, "amp_enabled", lambda device, setting: True)
+    train_fold_0(workflow_run, tmp_path, monkeypatch, {"epochs": 1, "batch_size": 4})
     probs = pd.read_csv(tmp_path / "out" / "test_predictions.csv").filter(like="p_")
     assert ((probs.sum(axis=1) - 1).abs() < 1e-5).all()
 
@@ -156,23 +159,9 @@ def test_monitor_ranks_by_its_quantity_and_breaks_ties_with_the_other():
 def test_best_epochs_and_early_stopping_follow_the_monitor(
     workflow_run, tmp_path, monkeypatch, monitor
 ):
-    from spectstage import config
-
     epochs, patience = 12, 3
     train_settings = {"epochs": epochs, "batch_size": 4, "patience": patience, "monitor": monitor}
-    cfg = config.validate({"raw_dir": "raw", "train": train_settings})
-    monkeypatch.chdir(workflow_run)
-    r = workflow_run / "results"
-    meta = train.train_fold(
-        r / "folds.csv",
-        r / "cohort.csv",
-        r / "folds/fold_0/train_shard.pt",
-        0,
-        tmp_path / "out",
-        tmp_path / "ckpt",
-        cfg,
-        threads=1,
-    )
+    meta = train_fold_0(workflow_run, tmp_path, monkeypatch, train_settings)
     history = pd.read_csv(tmp_path / "out" / "history.csv")
     ranking = [
         train.monitor_score(monitor, ba, loss)
