@@ -8,6 +8,7 @@ rule evaluate:
         ),
         folds="results/folds.csv",
         cohort="results/cohort.csv",
+        truth=config["evaluate"]["truth_table"] or [],  # the demo's oracle input
     output:
         oof="results/oof_predictions.csv",
         metrics="results/metrics.json",

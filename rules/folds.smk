@@ -5,6 +5,8 @@ rule folds:
     input:
         cohort="results/cohort.csv",
         volumes=VOLUMES,
+        # A frozen folds file (folds.file) is an input too: editing it re-runs the rule.
+        frozen=config["folds"]["file"] or [],
     output:
         "results/folds.csv",
     log:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nibabel as nib
 import numpy as np
 import pandas as pd
@@ -20,6 +22,19 @@ def synthetic_cohort(per_stage=(10, 10, 10, 6), longitudinal=5) -> pd.DataFrame:
             if i < longitudinal:  # a second scan of the same patient
                 rows.append({"patient_id": pid, "scan_id": f"{pid}_b", "stage": str(s)})
     return pd.DataFrame(rows)
+
+
+def write_cohort_csv(cohort: pd.DataFrame, tmp_path) -> Path:
+    """The cohort as results/cohort.csv, each scan with its own small random volume."""
+    rng = np.random.default_rng(0)
+    volumes = []
+    for scan_id in cohort["scan_id"]:
+        volumes.append(tmp_path / f"{scan_id}.nii.gz")
+        data = rng.random((8, 8, 8)).astype(np.float32)
+        nib.save(nib.Nifti1Image(data, np.eye(4)), volumes[-1])
+    path = tmp_path / "cohort.csv"
+    cohort.assign(volume=[str(v) for v in volumes]).to_csv(path, index=False)
+    return path
 
 
 def test_folds_group_patients_and_stratify_stages():
@@ -74,16 +89,15 @@ def test_frozen_file_is_reused_and_unknown_scans_are_listed(tmp_path):
     cohort = synthetic_cohort()
     frozen = make_folds(cohort, 3, 0, 4)
     frozen.to_csv(tmp_path / "frozen.csv", index=False)
-    cohort_csv = tmp_path / "cohort.csv"
-    cohort.assign(volume="unused").to_csv(cohort_csv, index=False)
+    cohort_csv = write_cohort_csv(cohort, tmp_path)
     cfg = {"folds": {"k": 3, "seed": 99, "val_folds": 4, "file": str(tmp_path / "frozen.csv")}}
     written = write_folds(cohort_csv, tmp_path / "folds.csv", cfg)
     pd.testing.assert_frame_equal(written.reset_index(drop=True), frozen)
     bigger = pd.concat(
         [cohort, pd.DataFrame([{"patient_id": "NEW", "scan_id": "NEW_a", "stage": "1"}])]
     )
-    bigger.assign(volume="unused").to_csv(cohort_csv, index=False)
-    with pytest.raises(InputError, match=r"does not know these scans: \['NEW_a'\]"):
+    cohort_csv = write_cohort_csv(bigger, tmp_path)
+    with pytest.raises(InputError, match=r"frozen.csv does not know these scans.*\['NEW_a'\]"):
         write_folds(cohort_csv, tmp_path / "folds.csv", cfg)
 
 
@@ -103,8 +117,7 @@ def test_same_scan_under_two_ids_is_refused(tmp_path):
 
 def test_frozen_file_cannot_relabel_scans_or_change_the_fold_count(tmp_path):
     cohort = synthetic_cohort()
-    cohort_csv = tmp_path / "cohort.csv"
-    cohort.assign(volume="unused").to_csv(cohort_csv, index=False)
+    cohort_csv = write_cohort_csv(cohort, tmp_path)
     frozen = make_folds(cohort, 3, 0, 4)
     frozen.loc[frozen["scan_id"] == "S1P0_a", "stage"] = "4"  # a stale label in the file
     frozen.to_csv(tmp_path / "frozen.csv", index=False)
@@ -131,3 +144,37 @@ def test_alike_scans_of_one_patient_are_allowed_and_blocks_cover_all_pairs(tmp_p
     check_duplicate_scans(same_patient, chunk=2)
     with pytest.raises(InputError, match="s4 = repeat"):
         check_duplicate_scans(cohort.assign(patient_id=cohort["scan_id"]), chunk=2)
+
+
+def test_frozen_file_with_an_untested_scan_or_odd_fold_numbers_is_refused(tmp_path):
+    cohort = synthetic_cohort()
+    cohort_csv = write_cohort_csv(cohort, tmp_path)
+    cfg = {"folds": {"k": 3, "seed": 0, "val_folds": 4, "file": str(tmp_path / "frozen.csv")}}
+    frozen = make_folds(cohort, 3, 0, 4)
+    never = frozen[(frozen["scan_id"] == "S1P9_a") & (frozen["split"] == "test")].index
+    frozen.loc[never, "split"] = "train"
+    frozen.to_csv(tmp_path / "frozen.csv", index=False)
+    with pytest.raises(InputError, match=r"frozen.csv.*never tested: \['S1P9_a'\]"):
+        write_folds(cohort_csv, tmp_path / "folds.csv", cfg)
+    make_folds(cohort, 3, 0, 4).assign(fold=lambda t: t["fold"] + 1).to_csv(
+        tmp_path / "frozen.csv", index=False
+    )
+    with pytest.raises(InputError, match=r"numbered 0 to k-1, found \[1, 2, 3\]"):
+        write_folds(cohort_csv, tmp_path / "folds.csv", cfg)
+    assert not (tmp_path / "folds.csv").exists()
+
+
+def test_frozen_file_is_checked_for_the_same_scan_under_two_ids(tmp_path):
+    cohort = synthetic_cohort()
+    cohort_csv = write_cohort_csv(cohort, tmp_path)
+    make_folds(cohort, 3, 0, 4).to_csv(tmp_path / "frozen.csv", index=False)
+    nib.save(nib.load(tmp_path / "S1P0_a.nii.gz"), tmp_path / "S2P0_a.nii.gz")
+    cfg = {"folds": {"k": 3, "seed": 0, "val_folds": 4, "file": str(tmp_path / "frozen.csv")}}
+    with pytest.raises(InputError, match="S1P0_a = S2P0_a"):
+        write_folds(cohort_csv, tmp_path / "folds.csv", cfg)
+
+
+def test_too_few_training_patients_for_the_inner_split_says_what_to_do():
+    # 4 stage-4 patients in 2 folds leave 2 for training: 3 validation folds cannot hold them
+    with pytest.raises(InputError, match=r"fold 0: stage 4: 2 patient\(s\).*folds.val_folds"):
+        make_folds(synthetic_cohort((6, 6, 6, 4)), k=2, seed=0, val_folds=3)

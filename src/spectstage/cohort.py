@@ -16,7 +16,10 @@ def read_table(path: Path):
     """Read a results table (cohort, folds, predictions) with its IDs and stages as text."""
     import pandas as pd
 
-    return pd.read_csv(path, dtype=ID_COLUMNS)
+    try:
+        return pd.read_csv(path, dtype=ID_COLUMNS)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise InputError(f"{path}: cannot read the table ({err})") from err
 
 
 def cohort_rows(cfg: dict, volumes_dir: Path) -> list[dict]:

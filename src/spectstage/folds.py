@@ -30,13 +30,14 @@ def _patients(cohort: pd.DataFrame) -> pd.DataFrame:
     return rank.groupby("patient_id", as_index=False).last()[["patient_id", "stage"]]
 
 
-def _check_enough_patients(patients: pd.DataFrame, k: int, what: str) -> None:
+def _check_enough_patients(patients: pd.DataFrame, k: int, what: str, key: str) -> None:
+    """Every stage needs a patient in each of k splits (sklearn would only warn)."""
     counts = patients["stage"].value_counts()
     small = counts[counts < k]
     if len(small):
         detail = ", ".join(f"stage {s}: {n}" for s, n in small.items())
         raise InputError(
-            f"{what}: {detail} patient(s), fewer than the {k} folds; lower folds.k to at most "
+            f"{what}: {detail} patient(s), fewer than the {k} folds; lower {key} to at most "
             f"{int(counts.min())} or merge the stage with a neighbouring one in `stages`"
         )
 
@@ -46,12 +47,15 @@ def make_folds(cohort: pd.DataFrame, k: int, seed: int, val_folds: int) -> pd.Da
     from sklearn.model_selection import StratifiedGroupKFold
 
     patients = _patients(cohort)
-    _check_enough_patients(patients, k, "folds")
+    _check_enough_patients(patients, k, "folds", "folds.k")
     outer = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
     rows = []
     pids = patients["patient_id"].to_numpy()
     for fold, (train_idx, test_idx) in enumerate(outer.split(pids, patients["stage"], groups=pids)):
         train_patients = patients.iloc[train_idx]
+        _check_enough_patients(
+            train_patients, val_folds, f"training patients of fold {fold}", "folds.val_folds"
+        )
         inner = StratifiedGroupKFold(n_splits=val_folds, shuffle=True, random_state=seed + 1 + fold)
         tp = train_patients["patient_id"].to_numpy()
         _, val_idx = next(inner.split(tp, train_patients["stage"], groups=tp))
@@ -62,33 +66,54 @@ def make_folds(cohort: pd.DataFrame, k: int, seed: int, val_folds: int) -> pd.Da
     return pd.concat(rows)[COLUMNS].sort_values(["fold", "scan_id"]).reset_index(drop=True)
 
 
-def check_folds(folds: pd.DataFrame, cohort: pd.DataFrame | None = None) -> None:
-    """Refuse any leakage: the invariants every later stage relies on."""
+def check_folds(
+    folds: pd.DataFrame, cohort: pd.DataFrame | None = None, source: str = "folds"
+) -> None:
+    """Refuse any leakage: the invariants every later stage relies on.
+
+    `source` names the table in the errors (its path when read from a file)."""
     if list(folds.columns[: len(COLUMNS)]) != COLUMNS:
-        raise InputError(f"folds table: expected columns {COLUMNS}, got {list(folds.columns)}")
+        raise InputError(f"{source}: expected columns {COLUMNS}, got {list(folds.columns)}")
     bad_split = set(folds["split"]) - set(SPLITS)
     if bad_split:
-        raise InputError(f"folds table: unknown split value(s) {sorted(bad_split)}")
+        raise InputError(f"{source}: unknown split value(s) {sorted(bad_split)}")
+    numbers = sorted(folds["fold"].unique().tolist())
+    if numbers != list(range(len(numbers))):
+        raise InputError(f"{source}: folds must be numbered 0 to k-1, found {numbers}")
     test = folds[folds["split"] == "test"]
     per_patient = test.groupby("patient_id")["fold"].nunique()
     if (per_patient > 1).any():
         raise InputError(
-            f"patients in more than one test fold: {sorted(per_patient[per_patient > 1].index)}"
+            f"{source}: patients in more than one test fold: "
+            f"{sorted(per_patient[per_patient > 1].index)}"
         )
     mixed = folds.groupby(["fold", "patient_id"])["split"].nunique()
     if (mixed > 1).any():
         bad = sorted({p for _, p in mixed[mixed > 1].index})
-        raise InputError(f"patients in two splits of one fold (train/val/test leak): {bad}")
-    scans = folds.groupby("scan_id")["fold"].nunique()
-    n_folds = folds["fold"].nunique()
-    if (scans != n_folds).any() or test["scan_id"].duplicated().any():
         raise InputError(
-            "folds table: every scan must appear once in every fold and be tested once"
+            f"{source}: patients in two splits of one fold (train/val/test leak): {bad}"
         )
+    scans = folds.groupby("scan_id")["fold"].nunique()
+    untested = sorted(set(folds["scan_id"]) - set(test["scan_id"]))
+    if (scans != len(numbers)).any() or test["scan_id"].duplicated().any() or untested:
+        raise InputError(
+            f"{source}: every scan must appear once in every fold and be tested once"
+            + (f"; never tested: {untested[:10]}" if untested else "")
+        )
+    incomplete = [f for f, part in folds.groupby("fold") if set(part["split"]) != set(SPLITS)]
+    if incomplete:
+        raise InputError(f"{source}: folds {incomplete} lack a train, val or test split")
     if cohort is not None:
         unknown = sorted(set(cohort["scan_id"]) - set(folds["scan_id"]))
         if unknown:
-            raise InputError(f"the frozen folds file does not know these scans: {unknown}")
+            raise InputError(f"{source} does not know these scans of the cohort: {unknown}")
+
+
+def read_folds(path: Path) -> pd.DataFrame:
+    """results/folds.csv, checked."""
+    folds = read_table(path)
+    check_folds(folds, source=str(path))
+    return folds
 
 
 def check_duplicate_scans(cohort: pd.DataFrame, chunk: int = 512) -> None:
@@ -101,7 +126,10 @@ def check_duplicate_scans(cohort: pd.DataFrame, chunk: int = 512) -> None:
 
     vectors = []
     for path in cohort["volume"]:
-        data = np.asarray(nib.load(path).dataobj, dtype=np.float32)[::4, ::4, ::4].ravel()
+        try:
+            data = np.asarray(nib.load(path).dataobj, dtype=np.float32)[::4, ::4, ::4].ravel()
+        except (OSError, nib.filebasedimages.ImageFileError) as err:
+            raise InputError(f"{path}: cannot read the volume ({err}); run ingest again") from err
         data = data - data.mean()
         vectors.append(data / (np.linalg.norm(data) or 1.0))
     matrix = np.stack(vectors)
@@ -123,34 +151,36 @@ def check_duplicate_scans(cohort: pd.DataFrame, chunk: int = 512) -> None:
 def write_folds(cohort_csv: Path, out: Path, cfg: dict) -> pd.DataFrame:
     cohort = read_table(cohort_csv)
     settings = cfg["folds"]
+    # Also for a frozen file: this cohort may hold scans the file was never checked with.
+    check_duplicate_scans(cohort)
     if settings["file"]:
+        source = f"folds.file {settings['file']}"
         frozen = read_table(settings["file"])
-        check_folds(frozen, cohort)
+        check_folds(frozen, cohort, source)
         if frozen["fold"].nunique() != settings["k"]:
             raise InputError(
-                f"folds.file {settings['file']} has {frozen['fold'].nunique()} folds and "
-                f"folds.k is {settings['k']}: make them agree"
+                f"{source} has {frozen['fold'].nunique()} folds and folds.k is "
+                f"{settings['k']}: make them agree"
             )
         # Only the assignment is frozen: patients and stages come from the cohort, so a
         # stale or edited file cannot relabel scans or split a patient.
         ids = cohort.set_index("scan_id")[["patient_id", "stage"]]
         folds = frozen[frozen["scan_id"].isin(cohort["scan_id"])][["fold", "scan_id", "split"]]
         folds = folds.join(ids, on="scan_id")[COLUMNS]
+        check_folds(folds, cohort, source)
     else:
-        check_duplicate_scans(cohort)
         folds = make_folds(
             cohort[["patient_id", "scan_id", "stage"]],
             settings["k"],
             settings["seed"],
             settings["val_folds"],
         )
-    check_folds(folds, cohort)
+        check_folds(folds, cohort)
     with atomic_path(out) as tmp:
         folds.to_csv(tmp, index=False)
     return folds
 
 
 def fold_split(folds: pd.DataFrame, fold: int, split: str) -> pd.DataFrame:
-    """Scans of one split of one fold (after checking the table)."""
-    check_folds(folds)
+    """Scans of one split of one fold (of a table read with read_folds)."""
     return folds[(folds["fold"] == fold) & (folds["split"] == split)]
