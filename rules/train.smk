@@ -16,7 +16,8 @@ rule train_fold:
         ENV
     threads: config["train"]["threads"]
     params:
-        settings=settings(*INPUT_KEYS, "augment", "train"),
+        # slices and ingest: recorded in the model's preprocessing hash (they re-run ingest anyway)
+        settings=settings(*INPUT_KEYS, "slices", "ingest", "augment", "train"),
         code=source_hash("train"),
         # Checkpoints live outside the outputs: Snakemake deletes a failed job's outputs.
         checkpoints="results/checkpoints/fold_{fold}",

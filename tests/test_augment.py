@@ -11,11 +11,13 @@ from spectstage import config
 from spectstage.augment import SampleParams, build_shard, plan_samples, replay
 from spectstage.cohort import read_table
 from spectstage.crop import Crop
+from spectstage.errors import InputError
+from spectstage.folds import read_folds
 
 
 @pytest.fixture(scope="module")
 def tables(workflow_run):
-    folds = read_table(workflow_run / "results" / "folds.csv")
+    folds = read_folds(workflow_run / "results" / "folds.csv")
     cohort = read_table(workflow_run / "results" / "cohort.csv")
     cohort["volume"] = [str(workflow_run / v) for v in cohort["volume"]]
     return folds, cohort
@@ -93,3 +95,12 @@ def test_lr_flip_mirrors_and_identity_is_a_plain_crop(tables):
     np.testing.assert_allclose(replay(volume, identity, crop), crop(volume), atol=1e-4)
     flipped = replay(volume, SampleParams(True, *list(identity.__dict__.values())[1:]), crop)
     np.testing.assert_allclose(flipped, crop(volume[::-1]), atol=1e-4)
+
+
+def test_crop_outside_the_grid_or_at_odd_resolution_names_the_key():
+    crop = {"centre_mm": [0, 2, 4], "size_mm": [80, 64, 48], "voxel_mm": 4}
+    assert Crop.from_config(crop).shape == (20, 16, 12)
+    with pytest.raises(InputError, match=r"train.crop .* leaves the canonical grid"):
+        Crop.from_config({**crop, "size_mm": [400, 64, 48]}).canonical_box()
+    with pytest.raises(InputError, match=r"train.crop.voxel_mm must be a multiple"):
+        Crop.from_config({**crop, "voxel_mm": 3}).factor  # noqa: B018 (a property)

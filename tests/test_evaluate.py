@@ -21,13 +21,28 @@ def predictions(tmp_path, scans_per_fold):
     return files
 
 
-def test_scan_predicted_twice_or_never_is_refused(tmp_path):
+def test_scan_predicted_twice_or_never_or_by_the_wrong_fold_is_refused(tmp_path):
     cohort = pd.DataFrame({"scan_id": ["a", "b", "c"]})
-    assert len(gather_oof(predictions(tmp_path, [["a"], ["b", "c"]]), cohort)) == 3
+    folds = pd.DataFrame({"scan_id": ["a", "b", "c"], "fold": [0, 1, 1], "split": "test"})
+
+    def gather(scans_per_fold):
+        return gather_oof(predictions(tmp_path, scans_per_fold), cohort, folds, ["1"])
+
+    assert len(gather([["a"], ["b", "c"]])) == 3
     with pytest.raises(InputError, match=r"more than one fold: \['b'\]"):
-        gather_oof(predictions(tmp_path, [["a", "b"], ["b", "c"]]), cohort)
+        gather([["a", "b"], ["b", "c"]])
     with pytest.raises(InputError, match=r"no fold: \['c'\]"):
-        gather_oof(predictions(tmp_path, [["a"], ["b"]]), cohort)
+        gather([["a"], ["b"]])
+    with pytest.raises(InputError, match=r"does not test them in folds.csv: \['b'\]"):
+        gather([["a", "b"], ["c"]])  # stale: fold 0 predicted a scan fold 1 tests
+
+
+def test_prediction_file_without_probabilities_is_named(tmp_path):
+    cohort = pd.DataFrame({"scan_id": ["a"]})
+    folds = pd.DataFrame({"scan_id": ["a"], "fold": [0], "split": "test"})
+    files = predictions(tmp_path, [["a"]])
+    with pytest.raises(InputError, match=r"fold0.csv: missing column\(s\) \['p_2'\]"):
+        gather_oof(files, cohort, folds, ["1", "2"])
 
 
 def test_metrics_of_a_known_confusion():

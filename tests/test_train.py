@@ -1,4 +1,4 @@
-"""Device choice, the AMP path, determinism and kill-and-resume of one fold's training."""
+"""Device choice, the AMP path, determinism, kill-and-resume and the shard check of one fold."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ import torch
 from conftest import BIN
 from spectstage import config, train
 from spectstage.errors import InputError
+from spectstage.folds import fold_split, read_folds
+from spectstage.provenance import preprocessing_hash
 
 
 def test_device_is_chosen_automatically(monkeypatch):
@@ -173,3 +175,36 @@ def test_best_epochs_and_early_stopping_follow_the_monitor(
     assert meta["monitor"] == monitor
     # Stops once `patience` epochs in a row failed to beat the best, or at the last epoch.
     assert len(history) == min(epochs, meta["best_epoch"] + patience)
+
+
+def test_shard_with_samples_of_held_out_scans_is_refused(workflow_run, tmp_path):
+    results = workflow_run / "results"
+    folds = read_folds(results / "folds.csv")
+    train_scans = fold_split(folds, 0, "train")
+    shard_path = results / "folds/fold_0/train_shard.pt"
+    shard = train.load_shard(shard_path, train_scans, 0, ["1", "2", "3", "4"])
+    assert set(shard["scan_ids"]) == set(train_scans["scan_id"])
+    test_scan = fold_split(folds, 0, "test")["scan_id"].iloc[0]
+    stale = dict(shard, scan_ids=[test_scan, *shard["scan_ids"][1:]])
+    torch.save(stale, tmp_path / "stale.pt")
+    with pytest.raises(InputError, match=rf"stale.pt: samples from scans .*\['{test_scan}'\]"):
+        train.load_shard(tmp_path / "stale.pt", train_scans, 0, ["1", "2", "3", "4"])
+    relabelled = dict(shard, y=(shard["y"] + 1) % 4)
+    torch.save(relabelled, tmp_path / "relabelled.pt")
+    with pytest.raises(InputError, match="sample labels differ"):
+        train.load_shard(tmp_path / "relabelled.pt", train_scans, 0, ["1", "2", "3", "4"])
+
+
+def test_preprocessing_hash_follows_what_shapes_the_input_not_the_job_count():
+    base = config.validate({})
+    changed = {
+        "ingest": {"reference_min_coverage": 0.5},
+        "slices": {"colormap": "gray"},
+        "train": {"crop": {"voxel_mm": 2}},
+    }
+    for section, value in changed.items():
+        other = config.validate({section: value})
+        assert preprocessing_hash(other) != preprocessing_hash(base), section
+    assert preprocessing_hash(config.validate({"ingest": {"batches": 3}})) == preprocessing_hash(
+        base
+    )

@@ -11,9 +11,11 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from conftest import BIN, REPO, run, snakemake, tiny_config
 from spectstage import template
+from spectstage.provenance import preprocessing_hash
 
 pytestmark = pytest.mark.workflow
 
@@ -106,4 +108,6 @@ def test_out_of_fold_predictions_are_complete_and_consistent(workflow_run):
     provenance = json.loads((results / "provenance.json").read_text())
     assert provenance["config"]["augment"]["copies"] == 1  # the run's config, not defaults
     assert provenance["packages"]["torch"].startswith("2.13")
+    model = torch.load(results / "models/fold_0/model.pt", weights_only=True)
+    assert model["meta"]["preprocessing_hash"] == preprocessing_hash(provenance["config"])
     assert (results / "plots" / "confusion_matrix.png").stat().st_size > 1000

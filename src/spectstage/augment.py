@@ -18,9 +18,9 @@ import pandas as pd
 
 from spectstage.atomic import atomic_path
 from spectstage.cohort import read_table
+from spectstage.config import stage_labels
 from spectstage.crop import Crop
-from spectstage.errors import InputError
-from spectstage.folds import fold_split
+from spectstage.folds import fold_split, read_folds
 
 # Canonical voxels around the crop, so rotations and shifts bring in real data. At the
 # largest default rotation the box's far corners (~8 voxels of motion) still take a little
@@ -132,13 +132,10 @@ def build_shard(
     import nibabel as nib
     import torch
 
-    train = fold_split(folds, fold, "train")
-    held_out = set(folds.loc[(folds["fold"] == fold) & (folds["split"] != "train"), "patient_id"])
-    if held_out & set(train["patient_id"]):
-        raise InputError(f"fold {fold}: a validation or test patient is among the training scans")
+    train = fold_split(folds, fold, "train")  # read_folds refused any train/val/test overlap
     settings = cfg["augment"]
     crop = Crop.from_config(cfg["train"]["crop"])
-    labels = [str(s) for s in cfg["stages"]]
+    labels = stage_labels(cfg)
     volumes = cohort.set_index("scan_id")["volume"]
     sources = plan_samples(train, settings["copies"], settings["balance"])
     rng = np.random.default_rng([settings["seed"], fold])
@@ -164,6 +161,7 @@ def build_shard(
     shard = {
         "x": torch.from_numpy(np.stack(x)[:, None]).to(torch.float16),
         "y": torch.tensor([labels.index(s) for s in samples["stage"]], dtype=torch.int64),
+        "scan_ids": samples["scan_id"].tolist(),  # training checks them against folds.csv
         "labels": labels,
         "fold": fold,
     }
@@ -173,7 +171,7 @@ def build_shard(
 def write_shard(folds_csv: Path, cohort_csv: Path, fold: int, out_dir: Path, cfg: dict) -> int:
     import torch
 
-    folds, cohort = read_table(folds_csv), read_table(cohort_csv)
+    folds, cohort = read_folds(folds_csv), read_table(cohort_csv)
     torch.set_num_threads(1)  # one job per fold runs in parallel with the others
     shard, samples = build_shard(folds, cohort, fold, cfg)
     with atomic_path(out_dir / "train_shard.pt") as tmp:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from spectstage import template
+from spectstage.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -28,8 +29,9 @@ class Crop:
         """Canonical voxels pooled into one input voxel."""
         f = self.voxel_mm / template.VOXEL_MM
         if abs(f - round(f)) > 1e-6 or f < 1:
-            raise ValueError(
-                f"crop voxel_mm must be a multiple of {template.VOXEL_MM} mm, got {self.voxel_mm}"
+            raise InputError(
+                f"train.crop.voxel_mm must be a multiple of {template.VOXEL_MM} mm, "
+                f"got {self.voxel_mm}"
             )
         return round(f)
 
@@ -44,7 +46,11 @@ class Crop:
         start = np.floor(centre - size / 2 + 0.5).astype(int) - margin
         stop = start + size + 2 * margin
         if (start < 0).any() or (stop > np.asarray(template.SHAPE)).any():
-            raise ValueError(f"crop (+ margin {margin}) leaves the canonical grid: {start}..{stop}")
+            raise InputError(
+                f"train.crop (centre_mm, size_mm; + {margin} voxels of augmentation margin) "
+                f"leaves the canonical grid: voxels {start.tolist()}..{stop.tolist()} of "
+                f"{list(template.SHAPE)}"
+            )
         return tuple(slice(int(a), int(b)) for a, b in zip(start, stop, strict=True))
 
     @property

@@ -16,7 +16,9 @@ import pandas as pd
 
 from spectstage.atomic import atomic_path, write_text
 from spectstage.cohort import read_table
+from spectstage.config import stage_labels
 from spectstage.errors import InputError
+from spectstage.folds import read_folds
 
 
 def classification_metrics(y: list[str], proba: np.ndarray, labels: list[str]) -> dict:
@@ -68,8 +70,19 @@ def pooled_and_per_fold(oof: pd.DataFrame, labels: list[str]) -> dict:
     }
 
 
-def gather_oof(prediction_files: list[Path], cohort: pd.DataFrame) -> pd.DataFrame:
-    oof = pd.concat([read_table(f) for f in prediction_files], ignore_index=True)
+def gather_oof(
+    prediction_files: list[Path], cohort: pd.DataFrame, folds: pd.DataFrame, labels: list[str]
+) -> pd.DataFrame:
+    """The folds' test predictions, refused unless every scan is predicted exactly once, by
+    the fold that tests it in folds.csv (a stale prediction file could have trained on it)."""
+    tables = []
+    for path in prediction_files:
+        table = read_table(path)
+        missing = sorted({"fold", "scan_id", *(f"p_{label}" for label in labels)} - set(table))
+        if missing:
+            raise InputError(f"{path}: missing column(s) {missing}")
+        tables.append(table)
+    oof = pd.concat(tables, ignore_index=True)
     twice = oof.loc[oof["scan_id"].duplicated(), "scan_id"].tolist()
     if twice:
         raise InputError(f"scans predicted in more than one fold: {sorted(set(twice))}")
@@ -79,6 +92,15 @@ def gather_oof(prediction_files: list[Path], cohort: pd.DataFrame) -> pd.DataFra
     extra = sorted(set(oof["scan_id"]) - set(cohort["scan_id"]))
     if extra:
         raise InputError(f"predictions for scans not in the cohort: {extra}")
+    tested_in = folds[folds["split"] == "test"].set_index("scan_id")["fold"]
+    wrong = sorted(
+        oof.loc[oof["fold"].to_numpy() != tested_in.reindex(oof["scan_id"]).to_numpy(), "scan_id"]
+    )
+    if wrong:
+        raise InputError(
+            f"scans predicted by a fold that does not test them in folds.csv: {wrong[:10]}; "
+            "the predictions are stale, train those folds again"
+        )
     return oof
 
 
@@ -159,10 +181,14 @@ def plot_confusion(metrics: dict, path: Path) -> None:
 def evaluate(
     prediction_files: list[Path], folds_csv: Path, cohort_csv: Path, out_dir: Path, cfg: dict
 ) -> dict:
-    labels = [str(s) for s in cfg["stages"]]
+    labels = stage_labels(cfg)
     cohort = read_table(cohort_csv)
-    folds = read_table(folds_csv)
-    oof = gather_oof(prediction_files, cohort).sort_values("scan_id").reset_index(drop=True)
+    folds = read_folds(folds_csv)
+    oof = (
+        gather_oof(prediction_files, cohort, folds, labels)
+        .sort_values("scan_id")
+        .reset_index(drop=True)
+    )
     oof.insert(
         4,
         "predicted_stage",

@@ -34,7 +34,7 @@ STAGE_SOURCES: dict[str, tuple[str, ...]] = {
     "folds": ("folds.py", "cohort.py", "config.py"),
     "augment": ("augment.py", "cohort.py", "crop.py", "folds.py", "template.py", "config.py"),
     "train": ("train.py", "cohort.py", "models.py", "crop.py", "folds.py", "config.py"),
-    "evaluate": ("evaluate.py", "cohort.py", "config.py"),
+    "evaluate": ("evaluate.py", "cohort.py", "folds.py", "config.py"),
 }
 
 
@@ -48,6 +48,21 @@ def source_hash(stage: str) -> str:
         for f in files:
             h.update(str(f).split("spectstage", 1)[-1].encode())
             h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def preprocessing_hash(cfg: dict) -> str:
+    """What turns a raw scan into the model's input: ingest code, the slice and ingest
+    settings that shape the volume, and the crop. A model applies only to scans made alike."""
+    import json
+
+    settings = {
+        "slices": cfg["slices"],
+        "ingest": {k: v for k, v in cfg["ingest"].items() if k != "batches"},  # jobs, not data
+        "crop": cfg["train"]["crop"],
+    }
+    h = hashlib.sha256(source_hash("ingest").encode())
+    h.update(json.dumps(settings, sort_keys=True).encode())
     return h.hexdigest()[:16]
 
 

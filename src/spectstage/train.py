@@ -21,11 +21,12 @@ from torch import nn
 
 from spectstage.atomic import atomic_path
 from spectstage.cohort import read_table
+from spectstage.config import stage_labels
 from spectstage.crop import Crop, load_crops
 from spectstage.errors import InputError
-from spectstage.folds import fold_split
+from spectstage.folds import fold_split, read_folds
 from spectstage.models import build_model
-from spectstage.provenance import source_hash
+from spectstage.provenance import preprocessing_hash, source_hash
 
 log = logging.getLogger(__name__)
 CHECKPOINT = "last.pt"
@@ -111,6 +112,34 @@ def predict(
     return torch.cat(probs).numpy().astype(np.float64)
 
 
+def load_shard(path: Path, train: pd.DataFrame, fold: int, labels: list[str]) -> dict:
+    """The fold's training shard, refused unless every sample comes from one of the fold's
+    training scans with that scan's stage (a shard made from other folds would leak)."""
+    shard = torch.load(path, weights_only=True)
+    if "scan_ids" not in shard:
+        raise InputError(
+            f"{path}: shard without source scan IDs (older version); run augment again"
+        )
+    if shard["labels"] != labels or shard["fold"] != fold:
+        raise InputError(
+            f"{path}: shard of fold {shard['fold']} with labels {shard['labels']}, "
+            f"expected fold {fold} with {labels}"
+        )
+    stage_of = train.set_index("scan_id")["stage"]
+    foreign = sorted(set(shard["scan_ids"]) - set(stage_of.index))
+    if foreign:
+        raise InputError(
+            f"{path}: samples from scans that are not training scans of fold {fold} in "
+            f"folds.csv: {foreign[:10]}; the shard is stale, run augment again"
+        )
+    expected = [labels.index(stage_of[s]) for s in shard["scan_ids"]]
+    if shard["y"].tolist() != expected:
+        raise InputError(
+            f"{path}: sample labels differ from the stages in folds.csv; run augment again"
+        )
+    return shard
+
+
 def train_fold(
     folds_csv: Path,
     cohort_csv: Path,
@@ -131,19 +160,11 @@ def train_fold(
     use_amp = amp_enabled(device, settings["amp"])
 
     # --- data: the shard for training; un-augmented crops for validation and test ------------
-    folds = read_table(folds_csv)
+    folds = read_folds(folds_csv)
     volumes = read_table(cohort_csv).set_index("scan_id")["volume"]
-    shard = torch.load(shard_path, weights_only=True)
-    labels = [str(s) for s in cfg["stages"]]
-    if shard["labels"] != labels or shard["fold"] != fold:
-        raise InputError(
-            f"{shard_path}: shard of fold {shard['fold']} with labels {shard['labels']}, "
-            f"expected fold {fold} with {labels}"
-        )
+    labels = stage_labels(cfg)
+    shard = load_shard(shard_path, fold_split(folds, fold, "train"), fold, labels)
     val, test = fold_split(folds, fold, "val"), fold_split(folds, fold, "test")
-    train_patients = set(fold_split(folds, fold, "train")["patient_id"])
-    if train_patients & (set(val["patient_id"]) | set(test["patient_id"])):
-        raise InputError(f"fold {fold}: training patients overlap validation or test patients")
     crop = Crop.from_config(settings["crop"])
     x_val = torch.from_numpy(load_crops(volumes[val["scan_id"]], crop))
     y_val = np.array([labels.index(s) for s in val["stage"]])
@@ -274,7 +295,7 @@ def train_fold(
         "val_loss": best["val_loss"],
         "ensemble_epochs": [t["epoch"] for t in state["top"]],
         "crop": settings["crop"],
-        "preprocessing_hash": source_hash("ingest"),
+        "preprocessing_hash": preprocessing_hash(cfg),
         "config": cfg["train"],
     }
     with atomic_path(out_dir / "model.pt") as tmp:
