@@ -19,8 +19,8 @@ rule evaluate:
     conda:
         ENV
     params:
-        # The whole config: it is recorded in provenance.json beside the metrics.
-        settings=settings(*config),
+        # The whole config (but compute resources): recorded in provenance.json.
+        settings=settings(*(key for key in config if key != "resources")),
         code=source_hash("evaluate"),
     shell:
         "spectstage evaluate --settings {params.settings:q} --predictions {input.predictions:q}"

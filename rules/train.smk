@@ -15,6 +15,10 @@ rule train_fold:
     conda:
         ENV
     threads: config["train"]["threads"]
+    resources:
+        gpu=config["resources"]["train_gpus"],
+        mem_mb=config["resources"]["train_mem_mb"],
+        runtime=lambda w, attempt: config["resources"]["train_runtime_min"] * attempt,
     params:
         # slices and ingest: recorded in the model's preprocessing hash (they re-run ingest anyway)
         settings=settings(*INPUT_KEYS, "slices", "ingest", "augment", "train"),

@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 
 from conftest import BIN, REPO, run, snakemake, tiny_config
+from spectstage import config
 
 pytestmark = pytest.mark.slurm
 PROFILE = ["--profile", str(REPO / "profiles" / "slurm")]
@@ -67,9 +68,11 @@ def test_every_job_ran_on_slurm_and_training_asked_for_a_gpu(slurm_run):
     assert expected <= rules, rules
     # 3 check + 3 ingest batches + 1 cohort + 1 folds + 2 augment + 2 train + 1 evaluate
     assert len(submitted) == len(set(submitted)) == 13
+    resources = config.validate({})["resources"]
     for job in job_ids(work, "train_fold"):
         record = run(["scontrol", "show", "job", job], work).stdout
         assert "gpu:1" in record and "COMPLETED" in record, record
+        assert f"mem={resources['train_mem_mb']}M" in record, record  # the rule's, from config
     for job in job_ids(work, "folds"):
         assert "gpu" not in run(["scontrol", "show", "job", job], work).stdout
 

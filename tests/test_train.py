@@ -14,8 +14,10 @@ import torch
 
 from conftest import BIN
 from spectstage import config, train
+from spectstage.crop import Crop
 from spectstage.errors import InputError
 from spectstage.folds import fold_split, read_folds
+from spectstage.models import build_model
 from spectstage.provenance import preprocessing_hash
 
 
@@ -208,3 +210,13 @@ def test_preprocessing_hash_follows_what_shapes_the_input_not_the_job_count():
     assert preprocessing_hash(config.validate({"ingest": {"batches": 3}})) == preprocessing_hash(
         base
     )
+
+
+def test_every_model_takes_the_default_crop_but_densenet_which_says_what_to_change():
+    default_crop = Crop.from_config(config.validate({})["train"]["crop"]).shape
+    for name in ("small", "seed", "resnet10"):
+        model = build_model(name, 4, default_crop).eval()
+        assert model(torch.zeros(2, 1, *default_crop)).shape == (2, 4)
+    with pytest.raises(InputError, match=r"densenet121 cannot take the \[20, 16, 12\].*voxel_mm 2"):
+        build_model("densenet121", 4, default_crop)
+    assert build_model("densenet121", 4, (40, 32, 32)).training  # returned ready to train
