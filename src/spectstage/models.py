@@ -3,13 +3,15 @@
 - `small` (default): three conv blocks and global pooling; fast on a laptop CPU.
 - `seed`: the usual first attempt re-implemented in torch (Conv3D 32-64-128, dense 256,
   dropout 0.5) - the baseline to beat, same crop, epochs, optimiser and augmentation.
-- `densenet121`, `resnet10`: MONAI networks, for GPUs.
+- `densenet121`, `resnet10`: MONAI networks, for GPUs (densenet121 needs a larger crop).
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+from spectstage.errors import InputError
 
 MODELS = ("small", "seed", "densenet121", "resnet10")
 
@@ -76,16 +78,29 @@ class SeedCNN(nn.Module):
 
 
 def build_model(name: str, n_classes: int, input_shape: tuple[int, int, int]) -> nn.Module:
+    """The network, refused with the crop it cannot take (deep nets downsample 32-fold)."""
     if name == "small":
-        return SmallCNN(n_classes, input_shape)
-    if name == "seed":
-        return SeedCNN(n_classes, input_shape)
-    if name == "densenet121":
+        model = SmallCNN(n_classes, input_shape)
+    elif name == "seed":
+        model = SeedCNN(n_classes, input_shape)
+    elif name == "densenet121":
         from monai.networks.nets import DenseNet121
 
-        return DenseNet121(spatial_dims=3, in_channels=1, out_channels=n_classes)
-    if name == "resnet10":
+        model = DenseNet121(spatial_dims=3, in_channels=1, out_channels=n_classes)
+    elif name == "resnet10":
         from monai.networks.nets import resnet10
 
-        return resnet10(spatial_dims=3, n_input_channels=1, num_classes=n_classes)
-    raise ValueError(f"train.model: unknown model {name!r} (choose from {', '.join(MODELS)})")
+        model = resnet10(spatial_dims=3, n_input_channels=1, num_classes=n_classes)
+    else:
+        raise InputError(f"train.model: unknown model {name!r} (choose from {', '.join(MODELS)})")
+    model.eval()  # a probe, not a training step: batch norm statistics stay untouched
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, 1, *input_shape))
+    except RuntimeError as err:
+        raise InputError(
+            f"train.model {name} cannot take the {list(input_shape)}-voxel input that "
+            f"train.crop gives ({err}); densenet121 needs about 32 voxels per side: "
+            "train.crop voxel_mm 2 and size_mm of at least 64 each"
+        ) from err
+    return model.train()
