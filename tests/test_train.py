@@ -220,3 +220,19 @@ def test_every_model_takes_the_default_crop_but_densenet_which_says_what_to_chan
     with pytest.raises(InputError, match=r"densenet121 cannot take the \[20, 16, 12\].*voxel_mm 2"):
         build_model("densenet121", 4, default_crop)
     assert build_model("densenet121", 4, (40, 32, 32)).training  # returned ready to train
+
+
+def test_cuda_random_state_is_checkpointed_and_restored(monkeypatch, tmp_path):
+    """The CUDA branch of resume, on the CPU: the GPU generator states survive a
+    weights_only round trip and are handed back to CUDA."""
+    gpu_states = [torch.arange(8, dtype=torch.uint8)]
+    restored = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: gpu_states)
+    monkeypatch.setattr(torch.cuda, "set_rng_state_all", restored.append)
+    loader_gen = torch.Generator().manual_seed(3)
+    torch.save(train._rng_state(loader_gen), tmp_path / "rng.pt")
+    expected = torch.rand(2, generator=loader_gen)
+    train._set_rng_state(torch.load(tmp_path / "rng.pt", weights_only=True), loader_gen)
+    assert torch.equal(torch.rand(2, generator=loader_gen), expected)
+    assert len(restored) == 1 and torch.equal(restored[0][0], gpu_states[0])
