@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from report import report
 
 from spectstage import template
 from spectstage.geometry import Pose, apply
@@ -65,13 +66,13 @@ def main() -> None:
         table.misalignment_voxels.max(),
         table.correlation.mean(),
     ]
-    print(f"Residual misalignment, canonical voxels of {template.VOXEL_MM} mm (goal: mean <= 1)")
-    print(summary.round(3).to_string())
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(
-        json.dumps(summary.round(4).reset_index().to_dict("records"), indent=1) + "\n"
+    report(
+        f"Residual misalignment, canonical voxels of {template.VOXEL_MM} mm (goal: mean <= 1)",
+        summary,
+        args.out,
+        shown=3,
+        stored=4,
     )
-    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

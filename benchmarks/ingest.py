@@ -10,7 +10,6 @@ benchmarks/results/ingest.json. Never asserts.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import subprocess
 import sys
@@ -19,6 +18,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+from report import report
 
 from spectstage.config import validate
 from spectstage.ingest import ingest_scan, write_volume
@@ -73,15 +73,11 @@ def main() -> None:
                 row["dcm2niix_patients_per_s"] = len(chosen) / (time.perf_counter() - start)
             rows.append(row)
     table = pd.DataFrame(rows).set_index("layout")
-    print(
-        "Patients per second, one core (ingest = read + align + resample + normalise + QC + write)"
+    report(
+        "Patients per second, one core (ingest = read + align + resample + normalise + QC + write)",
+        table,
+        args.out,
     )
-    print(table.round(2).to_string())
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(
-        json.dumps(table.round(3).reset_index().to_dict("records"), indent=1) + "\n"
-    )
-    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":
