@@ -178,3 +178,19 @@ def test_too_few_training_patients_for_the_inner_split_says_what_to_do():
     # 4 stage-4 patients in 2 folds leave 2 for training: 3 validation folds cannot hold them
     with pytest.raises(InputError, match=r"fold 0: stage 4: 2 patient\(s\).*folds.val_folds"):
         make_folds(synthetic_cohort((6, 6, 6, 4)), k=2, seed=0, val_folds=3)
+
+
+def test_frozen_file_with_a_repeated_row_or_an_empty_cell_is_refused(tmp_path):
+    cohort = synthetic_cohort()
+    cohort_csv = write_cohort_csv(cohort, tmp_path)
+    cfg = {"folds": {"k": 3, "seed": 0, "val_folds": 4, "file": str(tmp_path / "frozen.csv")}}
+    frozen = make_folds(cohort, 3, 0, 4)
+    train_row = frozen[frozen["split"] == "train"].iloc[[0]]  # not caught as tested twice
+    pd.concat([frozen, train_row]).to_csv(tmp_path / "frozen.csv", index=False)
+    with pytest.raises(InputError, match="appear once in every fold"):
+        write_folds(cohort_csv, tmp_path / "folds.csv", cfg)
+    frozen.assign(scan_id=frozen["scan_id"].mask(frozen.index == 3)).to_csv(
+        tmp_path / "frozen.csv", index=False
+    )
+    with pytest.raises(InputError, match=r"empty cells in column\(s\) \['scan_id'\]"):
+        write_folds(cohort_csv, tmp_path / "folds.csv", cfg)

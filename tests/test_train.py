@@ -189,8 +189,11 @@ def test_shard_with_samples_of_held_out_scans_is_refused(workflow_run, tmp_path)
     test_scan = fold_split(folds, 0, "test")["scan_id"].iloc[0]
     stale = dict(shard, scan_ids=[test_scan, *shard["scan_ids"][1:]])
     torch.save(stale, tmp_path / "stale.pt")
-    with pytest.raises(InputError, match=rf"stale.pt: samples from scans .*\['{test_scan}'\]"):
+    with pytest.raises(InputError, match=rf"stale.pt: .* not training scans .*\['{test_scan}'\]"):
         train.load_shard(tmp_path / "stale.pt", train_scans, 0, ["1", "2", "3", "4"])
+    more_scans = pd.concat([train_scans, fold_split(folds, 0, "test").iloc[[0]]])
+    with pytest.raises(InputError, match=rf"without samples: \['{test_scan}'\]"):
+        train.load_shard(shard_path, more_scans, 0, ["1", "2", "3", "4"])
     relabelled = dict(shard, y=(shard["y"] + 1) % 4)
     torch.save(relabelled, tmp_path / "relabelled.pt")
     with pytest.raises(InputError, match="sample labels differ"):

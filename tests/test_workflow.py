@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import BIN, REPO, run, snakemake, tiny_config
+from conftest import BIN, REPO, TINY_BATCHES, run, snakemake, tiny_config
 from spectstage import template
 from spectstage.provenance import preprocessing_hash
 
@@ -59,6 +59,18 @@ def test_adding_a_patient_reruns_one_ingest_batch(workflow_run, tmp_path):
     assert len(set(re.findall(r"ingest_batch_\d+", out))) == 1, out
     assert set(re.findall(r"check_batch_(\d+)", out)) == set(re.findall(r"ingest_batch_(\d+)", out))
     assert "cohort_table" in out
+
+
+def test_training_receives_the_ingest_settings_its_preprocessing_hash_records(
+    workflow_run, tmp_path
+):
+    # A dry run prints the commands; a changed ingest setting must reach `spectstage train`.
+    ingest = {"batches": TINY_BATCHES, "reference_min_coverage": 0.8}
+    dry = snakemake(
+        workflow_run, "-n", "--printshellcmds", *tiny_config(Path("raw"), tmp_path, ingest=ingest)
+    )
+    train_commands = re.findall(r"spectstage train .*", dry.stdout)
+    assert train_commands and all('"reference_min_coverage": 0.8' in c for c in train_commands)
 
 
 def test_lint_and_format_are_clean(tiny_cohort, tmp_path):

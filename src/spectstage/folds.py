@@ -36,9 +36,11 @@ def _check_enough_patients(patients: pd.DataFrame, k: int, what: str, key: str) 
     small = counts[counts < k]
     if len(small):
         detail = ", ".join(f"stage {s}: {n}" for s, n in small.items())
+        fewest = int(counts.min())
+        lower = f"lower {key} to at most {fewest} or " if fewest >= 2 else ""
         raise InputError(
-            f"{what}: {detail} patient(s), fewer than the {k} folds; lower {key} to at most "
-            f"{int(counts.min())} or merge the stage with a neighbouring one in `stages`"
+            f"{what}: {detail} patient(s), fewer than the {k} folds; {lower}merge the stage "
+            "with a neighbouring one in `stages`"
         )
 
 
@@ -74,6 +76,9 @@ def check_folds(
     `source` names the table in the errors (its path when read from a file)."""
     if list(folds.columns[: len(COLUMNS)]) != COLUMNS:
         raise InputError(f"{source}: expected columns {COLUMNS}, got {list(folds.columns)}")
+    empty = [c for c in COLUMNS if folds[c].isna().any()]
+    if empty:
+        raise InputError(f"{source}: empty cells in column(s) {empty}")
     bad_split = set(folds["split"]) - set(SPLITS)
     if bad_split:
         raise InputError(f"{source}: unknown split value(s) {sorted(bad_split)}")
@@ -95,7 +100,8 @@ def check_folds(
         )
     scans = folds.groupby("scan_id")["fold"].nunique()
     untested = sorted(set(folds["scan_id"]) - set(test["scan_id"]))
-    if (scans != len(numbers)).any() or test["scan_id"].duplicated().any() or untested:
+    repeated = folds.duplicated(["fold", "scan_id"]).any()
+    if (scans != len(numbers)).any() or repeated or test["scan_id"].duplicated().any() or untested:
         raise InputError(
             f"{source}: every scan must appear once in every fold and be tested once"
             + (f"; never tested: {untested[:10]}" if untested else "")
@@ -151,8 +157,6 @@ def check_duplicate_scans(cohort: pd.DataFrame, chunk: int = 512) -> None:
 def write_folds(cohort_csv: Path, out: Path, cfg: dict) -> pd.DataFrame:
     cohort = read_table(cohort_csv)
     settings = cfg["folds"]
-    # Also for a frozen file: this cohort may hold scans the file was never checked with.
-    check_duplicate_scans(cohort)
     if settings["file"]:
         source = f"folds.file {settings['file']}"
         frozen = read_table(settings["file"])
@@ -176,6 +180,8 @@ def write_folds(cohort_csv: Path, out: Path, cfg: dict) -> pd.DataFrame:
             settings["val_folds"],
         )
         check_folds(folds, cohort)
+    # Last, as it reads every volume; for a frozen file too (the cohort may have grown).
+    check_duplicate_scans(cohort)
     with atomic_path(out) as tmp:
         folds.to_csv(tmp, index=False)
     return folds

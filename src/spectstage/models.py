@@ -98,9 +98,10 @@ def build_model(name: str, n_classes: int, input_shape: tuple[int, int, int]) ->
         with torch.no_grad():
             model(torch.zeros(1, 1, *input_shape))
     except RuntimeError as err:
+        hint = {"densenet121": "; it needs about 32 voxels per side: voxel_mm 2, size_mm >= 64"}
         raise InputError(
             f"train.model {name} cannot take the {list(input_shape)}-voxel input that "
-            f"train.crop gives ({err}); densenet121 needs about 32 voxels per side: "
-            "train.crop voxel_mm 2 and size_mm of at least 64 each"
+            f"train.crop gives ({err}): enlarge train.crop.size_mm or lower its voxel_mm"
+            + hint.get(name, "")
         ) from err
     return model.train()

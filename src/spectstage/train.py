@@ -113,8 +113,8 @@ def predict(
 
 
 def load_shard(path: Path, train: pd.DataFrame, fold: int, labels: list[str]) -> dict:
-    """The fold's training shard, refused unless every sample comes from one of the fold's
-    training scans with that scan's stage (a shard made from other folds would leak)."""
+    """The fold's training shard, refused unless its samples come from exactly the fold's
+    training scans, with their stages (a shard made from other folds would leak)."""
     shard = torch.load(path, weights_only=True)
     if "scan_ids" not in shard:
         raise InputError(
@@ -127,10 +127,12 @@ def load_shard(path: Path, train: pd.DataFrame, fold: int, labels: list[str]) ->
         )
     stage_of = train.set_index("scan_id")["stage"]
     foreign = sorted(set(shard["scan_ids"]) - set(stage_of.index))
-    if foreign:
+    missing = sorted(set(stage_of.index) - set(shard["scan_ids"]))
+    if foreign or missing:
         raise InputError(
-            f"{path}: samples from scans that are not training scans of fold {fold} in "
-            f"folds.csv: {foreign[:10]}; the shard is stale, run augment again"
+            f"{path}: the shard is stale, run augment again: samples from scans that are not "
+            f"training scans of fold {fold} in folds.csv: {foreign[:10]}; training scans "
+            f"without samples: {missing[:10]}"
         )
     expected = [labels.index(stage_of[s]) for s in shard["scan_ids"]]
     if shard["y"].tolist() != expected:
