@@ -34,11 +34,11 @@ test: $(VENV)/.installed
 	if [ "$$(id -u)" = 0 ]; then bash scripts/start-local-slurm.sh || echo "local SLURM not started: the SLURM tests will say why"; fi
 	pytest
 
-lint: $(VENV)/.installed $(DEMO_DIR)/manifest.csv
+lint: $(VENV)/.installed
 	ruff check .
 	ruff format --check .
 	snakefmt --check Snakefile rules/
-	snakemake --lint --config raw_dir=$(DEMO_DIR)
+	snakemake --lint
 
 clean-results:
 	rm -rf results .snakemake

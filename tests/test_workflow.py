@@ -76,6 +76,9 @@ def test_training_receives_the_ingest_settings_its_preprocessing_hash_records(
 def test_lint_and_format_are_clean(tiny_cohort, tmp_path):
     lint = snakemake(REPO, "--lint", *tiny_config(tiny_cohort, tmp_path), check=False)
     assert lint.returncode == 0, lint.stdout + lint.stderr
+    # As in a fresh clone: no input folder, no config beyond the shipped one.
+    bare = snakemake(tmp_path, "--lint", check=False)
+    assert bare.returncode == 0 and "good condition" in bare.stdout + bare.stderr, bare.stderr
     run([str(BIN / "snakefmt"), "--check", "Snakefile", "rules"], REPO)
 
 
