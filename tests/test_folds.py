@@ -37,6 +37,11 @@ def write_cohort_csv(cohort: pd.DataFrame, tmp_path) -> Path:
     return path
 
 
+def frozen_config(tmp_path, seed: int = 0) -> dict:
+    """folds settings that import tmp_path/frozen.csv (3 folds)."""
+    return {"folds": {"k": 3, "seed": seed, "val_folds": 4, "file": str(tmp_path / "frozen.csv")}}
+
+
 def test_folds_group_patients_and_stratify_stages():
     cohort = synthetic_cohort()
     folds = make_folds(cohort, k=3, seed=0, val_folds=4)
@@ -90,7 +95,7 @@ def test_frozen_file_is_reused_and_unknown_scans_are_listed(tmp_path):
     frozen = make_folds(cohort, 3, 0, 4)
     frozen.to_csv(tmp_path / "frozen.csv", index=False)
     cohort_csv = write_cohort_csv(cohort, tmp_path)
-    cfg = {"folds": {"k": 3, "seed": 99, "val_folds": 4, "file": str(tmp_path / "frozen.csv")}}
+    cfg = frozen_config(tmp_path, seed=99)
     written = write_folds(cohort_csv, tmp_path / "folds.csv", cfg)
     pd.testing.assert_frame_equal(written.reset_index(drop=True), frozen)
     bigger = pd.concat(
@@ -121,7 +126,7 @@ def test_frozen_file_cannot_relabel_scans_or_change_the_fold_count(tmp_path):
     frozen = make_folds(cohort, 3, 0, 4)
     frozen.loc[frozen["scan_id"] == "S1P0_a", "stage"] = "4"  # a stale label in the file
     frozen.to_csv(tmp_path / "frozen.csv", index=False)
-    cfg = {"folds": {"k": 3, "seed": 0, "val_folds": 4, "file": str(tmp_path / "frozen.csv")}}
+    cfg = frozen_config(tmp_path)
     written = write_folds(cohort_csv, tmp_path / "folds.csv", cfg)
     assert set(written.loc[written["scan_id"] == "S1P0_a", "stage"]) == {"1"}
     cfg["folds"]["k"] = 5
@@ -149,7 +154,7 @@ def test_alike_scans_of_one_patient_are_allowed_and_blocks_cover_all_pairs(tmp_p
 def test_frozen_file_with_an_untested_scan_or_odd_fold_numbers_is_refused(tmp_path):
     cohort = synthetic_cohort()
     cohort_csv = write_cohort_csv(cohort, tmp_path)
-    cfg = {"folds": {"k": 3, "seed": 0, "val_folds": 4, "file": str(tmp_path / "frozen.csv")}}
+    cfg = frozen_config(tmp_path)
     frozen = make_folds(cohort, 3, 0, 4)
     never = frozen[(frozen["scan_id"] == "S1P9_a") & (frozen["split"] == "test")].index
     frozen.loc[never, "split"] = "train"
@@ -169,7 +174,7 @@ def test_frozen_file_is_checked_for_the_same_scan_under_two_ids(tmp_path):
     cohort_csv = write_cohort_csv(cohort, tmp_path)
     make_folds(cohort, 3, 0, 4).to_csv(tmp_path / "frozen.csv", index=False)
     nib.save(nib.load(tmp_path / "S1P0_a.nii.gz"), tmp_path / "S2P0_a.nii.gz")
-    cfg = {"folds": {"k": 3, "seed": 0, "val_folds": 4, "file": str(tmp_path / "frozen.csv")}}
+    cfg = frozen_config(tmp_path)
     with pytest.raises(InputError, match="S1P0_a = S2P0_a"):
         write_folds(cohort_csv, tmp_path / "folds.csv", cfg)
 
@@ -183,7 +188,7 @@ def test_too_few_training_patients_for_the_inner_split_says_what_to_do():
 def test_frozen_file_with_a_repeated_row_or_an_empty_cell_is_refused(tmp_path):
     cohort = synthetic_cohort()
     cohort_csv = write_cohort_csv(cohort, tmp_path)
-    cfg = {"folds": {"k": 3, "seed": 0, "val_folds": 4, "file": str(tmp_path / "frozen.csv")}}
+    cfg = frozen_config(tmp_path)
     frozen = make_folds(cohort, 3, 0, 4)
     train_row = frozen[frozen["split"] == "train"].iloc[[0]]  # not caught as tested twice
     pd.concat([frozen, train_row]).to_csv(tmp_path / "frozen.csv", index=False)

@@ -180,24 +180,24 @@ def test_best_epochs_and_early_stopping_follow_the_monitor(
 
 
 def test_shard_with_samples_of_held_out_scans_is_refused(workflow_run, tmp_path):
-    results = workflow_run / "results"
+    results, labels = workflow_run / "results", ["1", "2", "3", "4"]
     folds = read_folds(results / "folds.csv")
     train_scans = fold_split(folds, 0, "train")
     shard_path = results / "folds/fold_0/train_shard.pt"
-    shard = train.load_shard(shard_path, train_scans, 0, ["1", "2", "3", "4"])
+    shard = train.load_shard(shard_path, train_scans, 0, labels)
     assert set(shard["scan_ids"]) == set(train_scans["scan_id"])
     test_scan = fold_split(folds, 0, "test")["scan_id"].iloc[0]
     stale = dict(shard, scan_ids=[test_scan, *shard["scan_ids"][1:]])
     torch.save(stale, tmp_path / "stale.pt")
     with pytest.raises(InputError, match=rf"stale.pt: .* not training scans .*\['{test_scan}'\]"):
-        train.load_shard(tmp_path / "stale.pt", train_scans, 0, ["1", "2", "3", "4"])
+        train.load_shard(tmp_path / "stale.pt", train_scans, 0, labels)
     more_scans = pd.concat([train_scans, fold_split(folds, 0, "test").iloc[[0]]])
     with pytest.raises(InputError, match=rf"without samples: \['{test_scan}'\]"):
-        train.load_shard(shard_path, more_scans, 0, ["1", "2", "3", "4"])
+        train.load_shard(shard_path, more_scans, 0, labels)
     relabelled = dict(shard, y=(shard["y"] + 1) % 4)
     torch.save(relabelled, tmp_path / "relabelled.pt")
     with pytest.raises(InputError, match="sample labels differ"):
-        train.load_shard(tmp_path / "relabelled.pt", train_scans, 0, ["1", "2", "3", "4"])
+        train.load_shard(tmp_path / "relabelled.pt", train_scans, 0, labels)
 
 
 def test_preprocessing_hash_follows_what_shapes_the_input_not_the_job_count():

@@ -78,9 +78,9 @@ def gather_oof(
     tables = []
     for path in prediction_files:
         table = read_table(path)
-        missing = sorted({"fold", "scan_id", *(f"p_{label}" for label in labels)} - set(table))
-        if missing:
-            raise InputError(f"{path}: missing column(s) {missing}")
+        absent = sorted({"fold", "scan_id", *(f"p_{label}" for label in labels)} - set(table))
+        if absent:
+            raise InputError(f"{path}: missing column(s) {absent}")
         tables.append(table)
     oof = pd.concat(tables, ignore_index=True)
     twice = oof.loc[oof["scan_id"].duplicated(), "scan_id"].tolist()

@@ -160,7 +160,7 @@ def write_folds(cohort_csv: Path, out: Path, cfg: dict) -> pd.DataFrame:
     if settings["file"]:
         source = f"folds.file {settings['file']}"
         frozen = read_table(settings["file"])
-        check_folds(frozen, cohort, source)
+        check_folds(frozen, source=source)  # the file itself; the cohort is checked below
         if frozen["fold"].nunique() != settings["k"]:
             raise InputError(
                 f"{source} has {frozen['fold'].nunique()} folds and folds.k is "

@@ -8,6 +8,7 @@ training code does not. (Not the git commit: every commit would re-run everythin
 from __future__ import annotations
 
 import hashlib
+import json
 from importlib import resources
 from pathlib import Path
 
@@ -54,8 +55,6 @@ def source_hash(stage: str) -> str:
 def preprocessing_hash(cfg: dict) -> str:
     """What turns a raw scan into the model's input: ingest code, the slice and ingest
     settings that shape the volume, and the crop. A model applies only to scans made alike."""
-    import json
-
     settings = {
         "slices": cfg["slices"],
         "ingest": {k: v for k, v in cfg["ingest"].items() if k != "batches"},  # jobs, not data
@@ -111,7 +110,6 @@ def _git_state(package: Path) -> tuple[str | None, bool | None]:
 
 def write_provenance(path, cfg: dict) -> None:
     """Versions, config and git commit beside a result (kept out of the metrics themselves)."""
-    import json
     import platform
     from importlib.metadata import PackageNotFoundError, version
 
