@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import sys
 
-from conftest import run
+from conftest import rule_settings, run
 
 
 def ingest_all(cohort, out, tmp_path):
-    settings = f'{{"raw_dir": "{cohort}", "ingest": {{"batches": 1}}}}'
+    settings = rule_settings("ingest", raw_dir=str(cohort), ingest={"batches": 1})
     cmd = [
         sys.executable,
         "-m",
