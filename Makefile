@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 $(DEMO_DIR)/manifest.csv: | $(VENV)/.installed
-	spectstage demo-data --out $(DEMO_DIR) --format mixed --per-stage 50,50,50,15 --seed 0
+	spectstage demo-data --out $(DEMO_DIR)  # the CLI's defaults: 50/50/50/15 patients, mixed formats, seed 0
 
 demo: $(VENV)/.installed $(DEMO_DIR)/manifest.csv
 	snakemake --cores $(CORES) --configfile config/demo.yaml --quiet reason host

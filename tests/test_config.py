@@ -89,3 +89,13 @@ def test_settings_override_file(tmp_path):
     cfg = config.load(path, '{"raw_dir": "b"}')
     assert cfg["raw_dir"] == "b" and cfg["slices"]["colormap"] == "gray"
     assert cfg["slices"]["pixel_mm"] == 2.0
+
+
+def test_slice_conventions_and_demo_options_take_the_schema_defaults():
+    from spectstage.cli import parser
+    from spectstage.io.slices import SliceConventions
+
+    slices = config.validate({})["slices"]
+    assert SliceConventions() == SliceConventions.from_config(slices)
+    demo = parser().parse_args(["demo-data", "--out", "x"])
+    assert (demo.image_left, demo.colormap) == (slices["image_left"], slices["colormap"])

@@ -190,6 +190,13 @@ def _add_fold_options(p: argparse.ArgumentParser) -> None:
     _add_tables(p)
 
 
+def _slice_setting(key: str) -> dict:
+    """A `slices` key's schema entry: the demo's options take their defaults from it."""
+    from spectstage.config import schema
+
+    return schema()["properties"]["slices"]["properties"][key]
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="spectstage", description=__doc__.splitlines()[0])
     ap.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -201,9 +208,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--per-stage", default="50,50,50,15", help="patients per stage, comma-separated")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
-        "--image-left", choices=["patient_right", "patient_left"], default="patient_right"
+        "--image-left",
+        choices=_slice_setting("image_left")["enum"],
+        default=_slice_setting("image_left")["default"],
     )
-    p.add_argument("--colormap", default="hot")
+    p.add_argument("--colormap", default=_slice_setting("colormap")["default"])
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     p.set_defaults(func=cmd_demo_data)
 

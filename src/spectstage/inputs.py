@@ -17,12 +17,12 @@ from pathlib import Path
 from spectstage.config import stage_labels
 from spectstage.deid import pseudonym
 from spectstage.errors import InputError
+from spectstage.io import NIFTI_SUFFIXES
 
 log = logging.getLogger(__name__)
 
 STAGE_DIR = re.compile(r"^stage_(.+)$")
 MANIFEST_COLUMNS = ("patient_id", "stage", "path")
-NIFTI_SUFFIXES = (".nii.gz", ".nii")
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
