@@ -37,7 +37,7 @@ def test_shipped_config_repeats_the_schema_defaults_exactly():
 def test_each_command_reads_only_the_keys_its_rule_passes():
     strict = config.load(settings=config.settings_for(config.validate({}), "augment"))
     assert strict["train"]["crop"]["voxel_mm"] == 4 and strict["augment"]["copies"] >= 1
-    with pytest.raises(config.UndeclaredSetting, match="'train.lr' was read but not passed"):
+    with pytest.raises(config.UndeclaredSetting, match=r"'train\.lr' was read but not passed"):
         strict["train"]["lr"]
     with pytest.raises(config.UndeclaredSetting, match="'folds'"):
         strict["folds"]
