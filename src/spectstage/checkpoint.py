@@ -18,6 +18,7 @@ import torch
 
 from spectstage.atomic import atomic_path
 from spectstage.config import plain
+from spectstage.errors import InputError
 
 log = logging.getLogger(__name__)
 CHECKPOINT = "last.pt"
@@ -58,6 +59,20 @@ def fingerprint(cfg: dict, shard: Path, fold: int, code: str) -> str:
     return h.hexdigest()
 
 
+def safe_load(path: Path) -> dict:
+    """A file spectstage wrote with torch.save, loaded as tensors and plain data only: a
+    pickle carrying code (a tampered or foreign file) is refused, never run."""
+    import pickle
+
+    try:
+        return torch.load(path, weights_only=True, map_location="cpu")
+    except pickle.UnpicklingError as err:
+        raise InputError(
+            f"{path}: refused: it holds more than tensors and plain data, so it was not "
+            f"written by spectstage or was altered ({str(err).splitlines()[0]})"
+        ) from err
+
+
 def rng_state(loader_gen: torch.Generator) -> dict:
     state = {"torch": torch.get_rng_state(), "loader": loader_gen.get_state()}
     if torch.cuda.is_available():
@@ -95,7 +110,7 @@ def load_checkpoint(
     no checkpoint or it comes from other settings, data or code."""
     if not path.exists():
         return TrainState()
-    ckpt = torch.load(path, weights_only=True, map_location="cpu")
+    ckpt = safe_load(path)
     if ckpt["fingerprint"] != fingerprint:
         log.info("%s is from other settings or data; starting afresh", path)
         return TrainState()
