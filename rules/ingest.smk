@@ -20,7 +20,7 @@ for batch, batch_scans in BATCHES.items():
             code=source_hash("check"),
         shell:
             "spectstage check --batch {params.batch} --settings {params.settings:q}"
-            " --out {output:q} 2> {log:q}"
+            " --out {output.cohort:q} --excluded {output.excluded:q} 2> {log:q}"
 
     rule:
         name:
@@ -50,7 +50,8 @@ rule cohort_table:
     input:
         [f"results/volumes/{file_stem(s.scan_id)}.json" for s in SCANS],
     output:
-        "results/cohort.csv",
+        cohort="results/cohort.csv",
+        excluded="results/excluded.csv",  # config `exclude`, with the reasons
     log:
         "results/logs/cohort.log",
     conda:
@@ -60,4 +61,4 @@ rule cohort_table:
         code=source_hash("cohort"),
     shell:
         "spectstage cohort --settings {params.settings:q} --volumes-dir results/volumes"
-        " --out {output:q} 2> {log:q}"
+        " --out {output.cohort:q} --excluded {output.excluded:q} 2> {log:q}"

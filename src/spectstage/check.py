@@ -10,7 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 from spectstage.errors import InputError
-from spectstage.inputs import ScanInput, batches, discover
+from spectstage.inputs import ScanInput, batches, discover, exclude_hint
 from spectstage.io import scan_files
 from spectstage.io.slices import SliceConventions, colormap_lut
 
@@ -104,7 +104,7 @@ def check(cfg: dict, batch: int | None = None) -> tuple[str, list[str]]:
         try:
             formats[inspect(scan)] += 1
         except InputError as err:
-            problems.append(str(err))
+            problems.append(f"{err}\n    {exclude_hint(scan.scan_id)}")
     lines = [f"{len(scans)} scan(s) of {len({s.patient_id for s in scans})} patient(s)"]
     lines += [f"  stage {stage}: {stages[stage]}" for stage in sorted(stages)]
     lines += [f"  format {fmt}: {n}" for fmt, n in sorted(formats.items())]

@@ -46,9 +46,10 @@ def _config(args: argparse.Namespace, out: Output):
 def _redactor(cfg):
     """A redactor over the original IDs of every scan the input lists (even unusable ones)."""
     from spectstage.deid import Redactor
-    from spectstage.inputs import discover
+    from spectstage.inputs import discover_all
 
-    originals = discover({**cfg, "pseudonymise": False}, problems=[])
+    kept, excluded = discover_all({**cfg, "pseudonymise": False}, problems=[])
+    originals = kept + [scan for scan, _ in excluded]
     return Redactor([s.patient_id for s in originals] + [s.scan_id for s in originals])
 
 
@@ -116,7 +117,7 @@ def cmd_pseudonyms(args: argparse.Namespace, out: Output) -> None:
 def cmd_cohort(args: argparse.Namespace, out: Output) -> None:
     from spectstage.cohort import write_cohort
 
-    n = write_cohort(_config(args, out), args.volumes_dir, args.out)
+    n = write_cohort(_config(args, out), args.volumes_dir, args.out, args.excluded)
     out.print(f"{args.out}: {n} scan(s)")
 
 
@@ -238,6 +239,7 @@ def parser() -> argparse.ArgumentParser:
     _add_config_options(p)
     p.add_argument("--volumes-dir", type=Path, default=Path("results/volumes"))
     p.add_argument("--out", type=Path, default=Path("results/cohort.csv"))
+    p.add_argument("--excluded", type=Path, default=Path("results/excluded.csv"))
     p.set_defaults(func=cmd_cohort)
 
     p = sub.add_parser("folds", help="patient-grouped stratified folds -> results/folds.csv")

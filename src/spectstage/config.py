@@ -64,7 +64,7 @@ def validate(cfg: dict) -> dict:
 #: `settings("<command>")`), they are the rule's rerun triggers, and the command can read
 #: nothing else (`Settings`). A dotted key passes one part of a section: changing the rest
 #: of the section (say, the learning rate) does not re-run the rule.
-INPUT_KEYS = ("raw_dir", "manifest", "stages", "pseudonymise")
+INPUT_KEYS = ("raw_dir", "manifest", "stages", "pseudonymise", "exclude")
 COMMAND_KEYS: dict[str, tuple[str, ...]] = {
     "check": (*INPUT_KEYS, "slices", "ingest.batches"),
     "ingest": (*INPUT_KEYS, "slices", "ingest"),

@@ -152,11 +152,19 @@ def _duplicates(scans: list[ScanInput], problems: list[str]) -> None:
 
 
 def discover(cfg: dict, problems: list[str] | None = None) -> list[ScanInput]:
-    """All scans of the configured input, sorted by scan ID.
+    """The scans to process (all of the configured input but the excluded ones), sorted
+    by scan ID.
 
     Without `problems`, any problem raises one InputError listing them all; with a list,
     problems are appended to it (for `spectstage check`) and the usable scans returned.
     """
+    return discover_all(cfg, problems)[0]
+
+
+def discover_all(
+    cfg: dict, problems: list[str] | None = None
+) -> tuple[list[ScanInput], list[tuple[ScanInput, str]]]:
+    """(scans to process, [(excluded scan, reason)]), both sorted by scan ID."""
     own = problems is None
     problems = [] if own else problems
     stages = stage_labels(cfg)
@@ -168,14 +176,47 @@ def discover(cfg: dict, problems: list[str] | None = None) -> list[ScanInput]:
         problems.append(f"no scans found in {cfg['manifest'] or cfg['raw_dir']}")
     _duplicates(scans, problems)
     _trackable(scans, problems)
+    kept, excluded = _exclusions(scans, cfg["exclude"], cfg["pseudonymise"], problems)
     if own and problems:
         raise InputError("\n  ".join([f"{len(problems)} problem(s) with the input:", *problems]))
     if cfg["pseudonymise"]:
-        scans = [
-            replace(s, patient_id=pseudonym(s.patient_id), scan_id=pseudonym(s.scan_id))
-            for s in scans
-        ]
-    return sorted(scans, key=lambda s: s.scan_id)
+        kept = [_pseudonymised(s) for s in kept]
+        excluded = [(_pseudonymised(s), reason) for s, reason in excluded]
+    return sorted(kept, key=lambda s: s.scan_id), sorted(excluded, key=lambda e: e[0].scan_id)
+
+
+def _exclusions(
+    scans: list[ScanInput], exclude, pseudonymise: bool, problems: list[str]
+) -> tuple[list[ScanInput], list[tuple[ScanInput, str]]]:
+    """Split off the scans `exclude` names by scan or patient ID (or their pseudonyms, as
+    messages show them when pseudonymisation is on); an ID that matches nothing is a
+    problem (a typo must not let a bad scan through)."""
+    reasons = {e["id"]: e["reason"] for e in exclude}
+    names = {s: {s.scan_id, s.patient_id} for s in scans}
+    if pseudonymise and reasons:
+        names = {s: ids | {pseudonym(i) for i in ids} for s, ids in names.items()}
+    for unknown in sorted(set(reasons) - set().union(*names.values())):
+        problems.append(f"exclude: {unknown!r} is neither a patient nor a scan of the input")
+    kept, excluded = [], []
+    for s in scans:
+        reason = next((reasons[i] for i in sorted(names[s]) if i in reasons), None)
+        if reason:
+            excluded.append((s, reason))
+        else:
+            kept.append(s)
+    return kept, excluded
+
+
+def _pseudonymised(scan: ScanInput) -> ScanInput:
+    return replace(scan, patient_id=pseudonym(scan.patient_id), scan_id=pseudonym(scan.scan_id))
+
+
+def exclude_hint(scan_id: str) -> str:
+    """How to run on without a scan that cannot be used."""
+    return (
+        f"to run without it, add to your config:  exclude: [{{id: {scan_id}, "
+        "reason: <why>}]  (README: Excluding scans)"
+    )
 
 
 def batch_of(scan_id: str, n_batches: int) -> int:

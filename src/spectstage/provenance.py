@@ -140,6 +140,13 @@ def _git_state(package: Path) -> tuple[str | None, bool | None]:
     return head.stdout.strip(), bool(status.stdout.strip())
 
 
+def _public_exclusions(cfg) -> list[dict]:
+    """The exclusions with the IDs results/ uses (pseudonyms when pseudonymisation is on)."""
+    from spectstage.inputs import discover_all
+
+    return [{"id": s.scan_id, "reason": r} for s, r in discover_all(cfg, problems=[])[1]]
+
+
 def write_provenance(path, cfg: dict) -> None:
     """Versions, config and git commit beside a result (kept out of the metrics themselves)."""
     import platform
@@ -161,6 +168,6 @@ def write_provenance(path, cfg: dict) -> None:
         "git_commit": commit,
         "git_dirty": dirty,
         "source_hashes": {stage: source_hash(stage) for stage in STAGE_MODULES},
-        "config": plain(cfg),
+        "config": {**plain(cfg), "exclude": _public_exclusions(cfg)},
     }
     write_text(path, json.dumps(record, indent=1, sort_keys=True) + "\n")
