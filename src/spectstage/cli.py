@@ -202,7 +202,13 @@ def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="spectstage", description=__doc__.splitlines()[0])
     ap.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = ap.add_subparsers(dest="command", required=True)
+    _add_input_commands(sub)
+    _add_model_commands(sub)
+    return ap
 
+
+def _add_input_commands(sub) -> None:
+    """Commands from raw files to the cohort table."""
     p = sub.add_parser("demo-data", help="generate the synthetic demo cohort")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--format", choices=["png", "dicom", "nifti", "mixed"], default="mixed")
@@ -242,6 +248,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--excluded", type=Path, default=Path("results/excluded.csv"))
     p.set_defaults(func=cmd_cohort)
 
+
+def _add_model_commands(sub) -> None:
+    """Commands from the cohort table to the metrics."""
     p = sub.add_parser("folds", help="patient-grouped stratified folds -> results/folds.csv")
     _add_config_options(p)
     p.add_argument("--cohort", type=Path, default=Path("results/cohort.csv"))
@@ -269,7 +278,6 @@ def parser() -> argparse.ArgumentParser:
     _add_tables(p)
     p.add_argument("--out-dir", type=Path, default=Path("results"))
     p.set_defaults(func=cmd_evaluate)
-    return ap
 
 
 def main(argv: list[str] | None = None) -> int:
