@@ -70,13 +70,32 @@ class _Payload:
 def test_a_tampered_model_file_is_refused_and_its_code_never_runs(tmp_path):
     import torch
 
-    from spectstage.checkpoint import safe_load
     from spectstage.errors import InputError
+    from spectstage.torchfiles import load
 
     marker = tmp_path / "PWNED"
     torch.save({"state_dict": {}, "meta": _Payload(marker)}, tmp_path / "model.pt")
     with pytest.raises(InputError, match=r"model\.pt: refused"):
-        safe_load(tmp_path / "model.pt")
+        load(tmp_path / "model.pt")
     assert not marker.exists()
     torch.save({"w": torch.ones(2), "epoch": 3}, tmp_path / "plain.pt")
-    assert safe_load(tmp_path / "plain.pt")["epoch"] == 3
+    assert load(tmp_path / "plain.pt")["epoch"] == 3
+
+
+def test_a_torch_file_on_a_full_disk_is_a_clear_error_too(tmp_path):
+    """A file-size limit stands in for a full disk: writes fail with EFBIG, as with ENOSPC."""
+    code = (
+        "import resource, signal\n"
+        "import torch\n"
+        "from spectstage import torchfiles\n"
+        "from spectstage.errors import OutputError\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (4096, resource.RLIM_INFINITY))\n"
+        "try:\n"
+        f"    torchfiles.save({{'x': torch.zeros(100_000)}}, {str(tmp_path / 'model.pt')!r})\n"
+        "except OutputError as err:\n"
+        "    print(err)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert "model.pt: cannot write (File too large); nothing was written" in proc.stdout, proc
+    assert list(tmp_path.iterdir()) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -43,7 +44,22 @@ def test_each_command_reads_only_the_keys_its_rule_passes():
         strict["folds"]
     with pytest.raises(config.UndeclaredSetting):
         strict.get("evaluate")  # no silent default through .get either
-    assert set(strict) == {"raw_dir", "manifest", "stages", "pseudonymise", "augment", "train"}
+    assert set(strict) == {*config.INPUT_KEYS, "augment", "train"}
+    stages = strict["stages"]
+    stages.append(99)  # a copy: the view stays read-only
+    assert 99 not in strict["stages"]
+
+
+def test_a_section_and_a_part_of_it_open_the_whole_section():
+    both = json.dumps({"train": config.validate({})["train"], "train.crop": {"voxel_mm": 4}})
+    assert config.load(settings=both)["train"]["lr"] > 0
+
+
+def test_malformed_settings_are_a_clear_error():
+    with pytest.raises(InputError, match="--settings: not valid JSON"):
+        config.load(settings="{raw_dir: x")
+    with pytest.raises(InputError, match="expected a JSON object"):
+        config.load(settings="[1, 2]")
 
 
 def test_evaluate_is_passed_every_key_but_compute_resources():

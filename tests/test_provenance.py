@@ -5,6 +5,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 import spectstage
 from spectstage import provenance
 
@@ -27,6 +29,7 @@ def test_closure_of_a_known_package(tmp_path):
     write(root, "sub/leaf.py", "import numpy\nTABLE = 'table.json'\n")
     write(root, "data/table.json", "{}")
     write(root, "data/unused.json", "{}")
+    write(root, "data/tables/table.json", "{}")  # same name in a subfolder: named too
     write(root, "unrelated.py", "import spectstage.entry\n")
     closure = {f.relative_to(root).as_posix() for f in provenance.import_closure(root, "entry")}
     assert closure == {
@@ -36,7 +39,17 @@ def test_closure_of_a_known_package(tmp_path):
         "sub/__init__.py",
         "sub/leaf.py",
         "data/table.json",
+        "data/tables/table.json",
     }
+    write(root, "helper.py", "from . import sub\n")
+    with pytest.raises(ValueError, match=r"helper\.py: relative import"):
+        provenance.import_closure(root, "entry")
+
+
+def test_evaluate_hash_covers_the_provenance_it_writes():
+    modules = provenance.STAGE_MODULES["evaluate"]
+    files = set().union(*(provenance.import_closure(ROOT, m) for m in modules))
+    assert {"evaluate.py", "provenance.py"} <= {f.name for f in files}
 
 
 def test_stage_hashes_cover_the_files_a_hand_kept_list_missed():
@@ -55,7 +68,7 @@ def test_no_import_cycle_function_level_imports_included():
     graph = {}
     for path in ROOT.rglob("*.py"):
         tree = ast.parse(path.read_text())
-        imported = provenance._imported_modules(tree, ROOT)
+        imported = provenance._imported_modules(tree, ROOT, path)
         # a module importing from its own package's __init__ is not a cycle of concern
         graph[_module_name(path)] = {m for m in imported if m and m != _module_name(path)}
     state: dict[str, str] = {}

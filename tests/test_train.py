@@ -109,7 +109,7 @@ def test_same_seed_same_weights_and_kill_then_resume_matches(workflow_run, tmp_p
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    ckpt = tmp_path / "killed" / "ckpt" / train.CHECKPOINT
+    ckpt = tmp_path / "killed" / "ckpt" / checkpoint.CHECKPOINT
     deadline = time.time() + 120
     while not ckpt.exists() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.005)

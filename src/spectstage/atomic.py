@@ -3,15 +3,19 @@ output that a later step would take as complete.
 
 The temporary file is flushed to disk (fsync) before the rename and the folder after it,
 so a power cut leaves either the old file or the whole new one. A killed process cannot
-remove its temporary file: the next write of the same output removes it.
+remove its temporary file: the next process that writes into the same folder on the same
+host removes it (a temporary file names its host and process, so writers on other nodes
+of a shared file system are never touched).
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 
 from spectstage.errors import OutputError
@@ -25,10 +29,10 @@ STORAGE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.E
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside `path` (same suffixes); rename it into place on success."""
     path = Path(path)
-    tmp = path.with_name(f"{TMP_PREFIX}{os.getpid()}-{path.name}")
+    tmp = path.with_name(f"{_tmp_prefix()}{os.getpid()}-{path.name}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        _remove_stale(path)
+        _remove_stale(path.parent.resolve())
         yield tmp
         _fsync(tmp)
         os.replace(tmp, path)
@@ -65,12 +69,19 @@ def _fsync_folder(folder: Path) -> None:
             raise
 
 
-def _remove_stale(path: Path) -> None:
-    """Temporary files of this output left by processes that no longer run (killed)."""
-    for tmp in path.parent.glob(f"{TMP_PREFIX}*-{path.name}"):
-        pid = tmp.name[len(TMP_PREFIX) :].split("-", 1)[0]
-        if pid.isdigit() and not _running(int(pid)):
-            tmp.unlink(missing_ok=True)
+def _tmp_prefix() -> str:
+    host = socket.gethostname().replace("-", "_") or "host"
+    return f"{TMP_PREFIX}{host}-"
+
+
+@cache  # once per folder and process: a volumes folder may hold 30,000 files
+def _remove_stale(folder: Path) -> None:
+    """Temporary files this host's killed processes left in the folder."""
+    prefix = _tmp_prefix()
+    for entry in os.scandir(folder):
+        pid = entry.name[len(prefix) :].split("-", 1)[0]
+        if entry.name.startswith(prefix) and pid.isdigit() and not _running(int(pid)):
+            Path(entry.path).unlink(missing_ok=True)
 
 
 def _running(pid: int) -> bool:

@@ -1,8 +1,8 @@
 """Training state and its checkpoint: everything a killed training job needs to resume.
 
 The checkpoint holds plain types only (tensors, numbers, lists, dicts), so it loads with
-`torch.load(weights_only=True)`. It is written after every epoch, atomically, outside the
-rule's outputs; a fingerprint of the settings, the shard and the code guards against
+`weights_only=True` (`spectstage.torchfiles`). It is written after every epoch, atomically,
+outside the rule's outputs; a fingerprint of the settings, the shard and the code guards against
 resuming weights that other settings or other data produced.
 """
 
@@ -16,9 +16,8 @@ from pathlib import Path
 
 import torch
 
-from spectstage.atomic import atomic_path
+from spectstage import torchfiles
 from spectstage.config import plain
-from spectstage.errors import InputError
 
 log = logging.getLogger(__name__)
 CHECKPOINT = "last.pt"
@@ -59,20 +58,6 @@ def fingerprint(cfg: dict, shard: Path, fold: int, code: str) -> str:
     return h.hexdigest()
 
 
-def safe_load(path: Path) -> dict:
-    """A file spectstage wrote with torch.save, loaded as tensors and plain data only: a
-    pickle carrying code (a tampered or foreign file) is refused, never run."""
-    import pickle
-
-    try:
-        return torch.load(path, weights_only=True, map_location="cpu")
-    except pickle.UnpicklingError as err:
-        raise InputError(
-            f"{path}: refused: it holds more than tensors and plain data, so it was not "
-            f"written by spectstage or was altered ({str(err).splitlines()[0]})"
-        ) from err
-
-
 def rng_state(loader_gen: torch.Generator) -> dict:
     state = {"torch": torch.get_rng_state(), "loader": loader_gen.get_state()}
     if torch.cuda.is_available():
@@ -99,8 +84,7 @@ def save_checkpoint(
         "rng": rng_state(loader_gen),
         "state": dict(vars(state)),
     }
-    with atomic_path(path) as tmp:
-        torch.save(checkpoint, tmp)
+    torchfiles.save(checkpoint, path)
 
 
 def load_checkpoint(
@@ -110,7 +94,7 @@ def load_checkpoint(
     no checkpoint or it comes from other settings, data or code."""
     if not path.exists():
         return TrainState()
-    ckpt = safe_load(path)
+    ckpt = torchfiles.load(path)
     if ckpt["fingerprint"] != fingerprint:
         log.info("%s is from other settings or data; starting afresh", path)
         return TrainState()

@@ -1,8 +1,9 @@
 """`spectstage` command line: one sub-command per pipeline stage.
 
 Heavy libraries are imported inside each command, so `spectstage --help` is instant and
-ingest never imports torch. Bad input raises InputError: printed, exit code 2. With
-pseudonymisation on, every line a command prints or logs goes through one redactor.
+ingest never imports torch. Bad input (InputError) or an unwritable output (OutputError)
+is printed as a message, exit code 2. With pseudonymisation on, every line a command
+prints or logs goes through one redactor.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from spectstage.errors import InputError
+from spectstage import config
+from spectstage.errors import InputError, ReportedError
 
 log = logging.getLogger("spectstage")
 
@@ -32,8 +34,6 @@ class Output:
 
 def _config(args: argparse.Namespace, out: Output):
     """The validated config; with pseudonymise on, every log line and error is redacted."""
-    from spectstage import config
-
     cfg = config.load(args.config, args.settings)
     if cfg["pseudonymise"]:
         redactor = _redactor(cfg)
@@ -48,7 +48,7 @@ def _redactor(cfg):
     from spectstage.deid import Redactor
     from spectstage.inputs import discover_all
 
-    kept, excluded = discover_all({**cfg, "pseudonymise": False}, problems=[])
+    kept, excluded = discover_all(cfg, problems=[], pseudonymise=False)
     originals = kept + [scan for scan, _ in excluded]
     return Redactor([s.patient_id for s in originals] + [s.scan_id for s in originals])
 
@@ -94,7 +94,7 @@ def cmd_pseudonyms(args: argparse.Namespace, out: Output) -> None:
     from spectstage.inputs import discover
 
     cfg = _config(args, out)
-    scans = discover({**cfg, "pseudonymise": False})
+    scans = discover(cfg, pseudonymise=False)
     table = pd.DataFrame(
         [
             {
@@ -191,13 +191,6 @@ def _add_fold_options(p: argparse.ArgumentParser) -> None:
     _add_tables(p)
 
 
-def _slice_setting(key: str) -> dict:
-    """A `slices` key's schema entry: the demo's options take their defaults from it."""
-    from spectstage.config import schema
-
-    return schema()["properties"]["slices"]["properties"][key]
-
-
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="spectstage", description=__doc__.splitlines()[0])
     ap.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -216,10 +209,10 @@ def _add_input_commands(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--image-left",
-        choices=_slice_setting("image_left")["enum"],
-        default=_slice_setting("image_left")["default"],
+        choices=["patient_right", "patient_left"],
+        default=config.default("slices", "image_left"),
     )
-    p.add_argument("--colormap", default=_slice_setting("colormap")["default"])
+    p.add_argument("--colormap", default=config.default("slices", "colormap"))
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     p.set_defaults(func=cmd_demo_data)
 
@@ -290,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Output()
     try:
         args.func(args, out)
-    except InputError as err:
+    except ReportedError as err:
         out.print(f"spectstage {args.command}: error: {err}", err=True)
         return 2
     except Exception:

@@ -103,13 +103,23 @@ def load(path: Path | None = None, settings: str | None = None) -> Mapping:
             cfg = yaml.safe_load(Path(path).read_text()) or {}
         except (OSError, yaml.YAMLError) as err:
             raise InputError(f"{path}: cannot read configuration ({err})") from err
-    passed = json.loads(settings) if settings else {}
+    passed = _parse_settings(settings) if settings else {}
     for key, value in passed.items():
         _merge(cfg, key.split("."), value)
     cfg = validate(cfg)
     if path is None and settings:
         return Settings(cfg, _allowed(passed))
     return cfg
+
+
+def _parse_settings(settings: str) -> dict:
+    try:
+        passed = json.loads(settings)
+    except json.JSONDecodeError as err:
+        raise InputError(f"--settings: not valid JSON ({err})") from err
+    if not isinstance(passed, dict):
+        raise InputError("--settings: expected a JSON object of config keys")
+    return passed
 
 
 def _merge(cfg: dict, path: list[str], value) -> None:
@@ -129,12 +139,15 @@ def _allowed(passed: dict) -> dict:
     """The tree of readable keys: {"raw_dir": None, "train": {"crop": None}} (None = all
     below). A dotted key ("train.crop") opens only that part of its section."""
     tree: dict = {}
-    for key in passed:
+    for key in sorted(passed, key=lambda k: k.count(".")):  # whole sections first
         *parents, last = key.split(".")
         node = tree
         for part in parents:
             node = node.setdefault(part, {})
-        node[last] = None
+            if node is None:  # the whole section is open already
+                break
+        else:
+            node[last] = None
     return tree
 
 
@@ -143,7 +156,11 @@ class UndeclaredSetting(RuntimeError):
 
 
 class Settings(Mapping):
-    """A read-only view of a validated config that only lets through the allowed keys."""
+    """A read-only view of a validated config that only lets through the allowed keys.
+
+    Any read of another key - `cfg[key]`, `key in cfg`, `cfg.get(key)` - raises
+    UndeclaredSetting: there is no silent default. Lists come back as copies. Convert with
+    `plain()` before serialising (JSON, torch)."""
 
     def __init__(self, data: dict, allowed: dict | None, prefix: str = ""):
         self._data, self._allowed, self._prefix = data, allowed, prefix
@@ -159,7 +176,7 @@ class Settings(Mapping):
         if isinstance(value, dict):
             sub = None if self._allowed is None else self._allowed[key]
             return Settings(value, sub, name + ".")
-        return value
+        return copy.deepcopy(value) if isinstance(value, list) else value
 
     def __iter__(self):
         return iter(k for k in self._data if self._allowed is None or k in self._allowed)
@@ -174,6 +191,11 @@ class Settings(Mapping):
 def plain(value):
     """A config or settings view (or any part of one) as plain JSON-able builtins."""
     return json.loads(json.dumps(value, default=dict))
+
+
+def default(section: str, key: str):
+    """A key's default, from the schema (the one place defaults live)."""
+    return schema()["properties"][section]["properties"][key]["default"]
 
 
 def stage_labels(cfg: Mapping) -> list[str]:

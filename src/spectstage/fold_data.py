@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from spectstage.checkpoint import safe_load
+from spectstage import torchfiles
 from spectstage.cohort import read_table
 from spectstage.config import stage_labels
 from spectstage.crop import Crop, load_crops
@@ -37,7 +37,7 @@ class FoldData:
 def load_shard(path: Path, train: pd.DataFrame, fold: int, labels: list[str]) -> dict:
     """The fold's training shard, refused unless its samples come from exactly the fold's
     training scans, with their stages (a shard made from other folds would leak)."""
-    shard = safe_load(path)
+    shard = torchfiles.load(path)
     if "scan_ids" not in shard:
         raise InputError(
             f"{path}: shard without source scan IDs (older version); run augment again"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -151,18 +152,21 @@ def _duplicates(scans: list[ScanInput], problems: list[str]) -> None:
         seen[s.scan_id], by_path[s.path], stems[file_stem(s.scan_id).lower()] = s, s, s
 
 
-def discover(cfg: dict, problems: list[str] | None = None) -> list[ScanInput]:
+def discover(
+    cfg: Mapping, problems: list[str] | None = None, pseudonymise: bool | None = None
+) -> list[ScanInput]:
     """The scans to process (all of the configured input but the excluded ones), sorted
     by scan ID.
 
     Without `problems`, any problem raises one InputError listing them all; with a list,
     problems are appended to it (for `spectstage check`) and the usable scans returned.
+    `pseudonymise` overrides the config's (False: the original IDs, for the redactor).
     """
-    return discover_all(cfg, problems)[0]
+    return discover_all(cfg, problems, pseudonymise)[0]
 
 
 def discover_all(
-    cfg: dict, problems: list[str] | None = None
+    cfg: Mapping, problems: list[str] | None = None, pseudonymise: bool | None = None
 ) -> tuple[list[ScanInput], list[tuple[ScanInput, str]]]:
     """(scans to process, [(excluded scan, reason)]), both sorted by scan ID."""
     own = problems is None
@@ -176,10 +180,12 @@ def discover_all(
         problems.append(f"no scans found in {cfg['manifest'] or cfg['raw_dir']}")
     _duplicates(scans, problems)
     _trackable(scans, problems)
-    kept, excluded = _exclusions(scans, cfg["exclude"], cfg["pseudonymise"], problems)
+    if pseudonymise is None:
+        pseudonymise = cfg["pseudonymise"]
+    kept, excluded = _exclusions(scans, cfg["exclude"], pseudonymise, problems)
     if own and problems:
         raise InputError("\n  ".join([f"{len(problems)} problem(s) with the input:", *problems]))
-    if cfg["pseudonymise"]:
+    if pseudonymise:
         kept = [_pseudonymised(s) for s in kept]
         excluded = [(_pseudonymised(s), reason) for s, reason in excluded]
     return sorted(kept, key=lambda s: s.scan_id), sorted(excluded, key=lambda e: e[0].scan_id)

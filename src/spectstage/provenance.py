@@ -18,16 +18,18 @@ from pathlib import Path
 
 from spectstage.config import plain
 
-#: The module each workflow stage runs; its hash covers everything that module imports
-#: from the package (function-level imports included) and the data files they name.
-STAGE_MODULES = {
-    "check": "check",
-    "ingest": "ingest",
-    "cohort": "cohort",
-    "folds": "folds",
-    "augment": "augment",
-    "train": "train",
-    "evaluate": "evaluate",
+#: The modules each workflow command runs (what its `cmd_<stage>` in cli.py imports); the
+#: stage's hash covers them, everything they import from the package (function-level
+#: imports included) and the data files their code names. cli.py itself is wiring (options
+#: to arguments) and left out, so that a new command does not re-run every stage.
+STAGE_MODULES: dict[str, tuple[str, ...]] = {
+    "check": ("check",),
+    "ingest": ("ingest",),
+    "cohort": ("cohort",),
+    "folds": ("folds",),
+    "augment": ("augment",),
+    "train": ("train",),
+    "evaluate": ("evaluate", "provenance"),
 }
 PACKAGE = "spectstage"
 DATA_FOLDERS = ("data", "schema")
@@ -40,9 +42,9 @@ def source_hash(stage: str) -> str:
 
 
 @cache
-def _closure_hash(root: Path, module: str) -> str:
+def _closure_hash(root: Path, modules: tuple[str, ...]) -> str:
     h = hashlib.sha256()
-    for f in sorted(import_closure(root, module)):
+    for f in sorted(set().union(*(import_closure(root, m) for m in modules))):
         h.update(f.relative_to(root).as_posix().encode())
         h.update(f.read_bytes())
     return h.hexdigest()[:16]
@@ -50,8 +52,15 @@ def _closure_hash(root: Path, module: str) -> str:
 
 def import_closure(root: Path, module: str) -> set[Path]:
     """Source files of `module` (dotted, inside the package at `root`) and of every package
-    module it imports, transitively, plus the package data files their code names."""
-    data = {f.name: f for d in DATA_FOLDERS if (root / d).is_dir() for f in (root / d).iterdir()}
+    module it imports, transitively, plus the package data files their code names.
+
+    Imports are read from the code, so they must be absolute (`ruff` bans relative ones)
+    and static (no importlib by name)."""
+    data: dict[str, set[Path]] = {}
+    for folder in DATA_FOLDERS:
+        for f in (root / folder).rglob("*") if (root / folder).is_dir() else ():
+            if f.is_file():
+                data.setdefault(f.name, set()).add(f)
     seen: set[Path] = set()
     todo = [module]
     while todo:
@@ -60,8 +69,8 @@ def import_closure(root: Path, module: str) -> set[Path]:
                 continue
             seen.add(f)
             tree = ast.parse(f.read_text(), str(f))
-            todo += _imported_modules(tree, root)
-            seen |= {data[s] for s in _strings(tree) if s in data}
+            todo += _imported_modules(tree, root, f)
+            seen = seen.union(*(data[s] for s in _strings(tree) if s in data))
     return seen
 
 
@@ -74,17 +83,24 @@ def _module_files(root: Path, dotted: str) -> list[Path]:
     return [f for f in files if f.is_file()]
 
 
-def _imported_modules(tree: ast.AST, root: Path) -> list[str]:
+def _imported_modules(tree: ast.AST, root: Path, where: Path) -> list[str]:
     """Package-relative dotted names of the package modules a module imports anywhere."""
     names = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names += [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                raise ValueError(f"{where}: relative import; the code hash reads absolute ones")
             # `from spectstage.io import slices` may name a submodule as well as a symbol
             names += [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
     inside = (n.removeprefix(PACKAGE).lstrip(".") for n in names if n.split(".")[0] == PACKAGE)
-    return [n for n in inside if not n or _module_files(root, n)]
+    return [n for n in inside if _is_module(root, n)]
+
+
+def _is_module(root: Path, dotted: str) -> bool:
+    target = root.joinpath(*dotted.split(".")) if dotted else root
+    return (target / "__init__.py").is_file() or target.with_suffix(".py").is_file()
 
 
 def _strings(tree: ast.AST) -> set[str]:

@@ -17,6 +17,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from spectstage import torchfiles
 from spectstage.atomic import atomic_path
 from spectstage.checkpoint import (
     CHECKPOINT,
@@ -33,7 +34,6 @@ from spectstage.models import build_model
 from spectstage.provenance import preprocessing_hash, source_hash
 
 log = logging.getLogger(__name__)
-__all__ = ["CHECKPOINT", "train_fold"]
 ID_COLUMNS = ["fold", "patient_id", "scan_id", "stage"]
 
 
@@ -57,7 +57,8 @@ def train_fold(
     device = select_device(settings["device"])
     data = load_fold_data(folds_csv, cohort_csv, shard_path, fold, cfg)
     fit = build_fitting(settings, data, device)
-    ckpt_path, stamp = checkpoint_dir / CHECKPOINT, _fingerprint(cfg, shard_path, fold)
+    ckpt_path = checkpoint_dir / CHECKPOINT
+    stamp = fingerprint(cfg, shard_path, fold, source_hash("train"))
     state = load_checkpoint(ckpt_path, stamp, fit, data.loader_gen)
     epochs = range(state.epoch, settings["epochs"])
     for _ in tqdm(epochs, desc=f"fold {fold}", unit="epoch", disable=None):
@@ -73,10 +74,6 @@ def train_fold(
             "fold %d epoch %d: train loss %.4f, val BA %.3f", fold, state.epoch, train_loss, val_ba
         )
     return write_outputs(out_dir, fit, data, state, cfg, fold)
-
-
-def _fingerprint(cfg: dict, shard_path: Path, fold: int) -> str:
-    return fingerprint(cfg, shard_path, fold, source_hash("train"))
 
 
 def select_device(preference: str = "auto") -> torch.device:
@@ -256,8 +253,7 @@ def write_outputs(
         "ensemble": [t["model"] for t in state.top],  # what the predictions average
         "meta": meta,
     }
-    with atomic_path(out_dir / "model.pt") as tmp:
-        torch.save(model, tmp)
+    torchfiles.save(model, out_dir / "model.pt")
     with atomic_path(out_dir / "history.csv") as tmp:
         pd.DataFrame(state.history).to_csv(tmp, index=False)
     for name, table in tables.items():

@@ -12,9 +12,8 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
-from spectstage.config import schema
+from spectstage.config import default
 from spectstage.errors import InputError
 
 SLICE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
@@ -24,18 +23,15 @@ IMAGE_LEFT = ("patient_right", "patient_left")
 OFF_MAP_DISTANCE = 40.0
 
 
-def _default(key: str):
-    """Defaults live in the config schema only (the `slices` section)."""
-    return schema()["properties"]["slices"]["properties"][key]["default"]
-
-
 @dataclass(frozen=True)
 class SliceConventions:
-    order: str = _default("order")
-    image_left: str = _default("image_left")
-    pixel_mm: float = _default("pixel_mm")
-    slice_mm: float = _default("slice_mm")
-    colormap: str = _default("colormap")
+    """How a stack's files map to space; defaults from the config schema's `slices`."""
+
+    order: str = default("slices", "order")
+    image_left: str = default("slices", "image_left")
+    pixel_mm: float = default("slices", "pixel_mm")
+    slice_mm: float = default("slices", "slice_mm")
+    colormap: str = default("slices", "colormap")
 
     @classmethod
     def from_config(cls, cfg: dict) -> SliceConventions:
@@ -94,6 +90,8 @@ def invert_colormap(rgb: np.ndarray, lut: np.ndarray) -> tuple[np.ndarray, np.nd
 
 def _fill(values: np.ndarray, valid: np.ndarray, sigma: float = 1.5) -> np.ndarray:
     """Fill masked pixels from valid neighbours in-plane (normalised convolution)."""
+    from scipy import ndimage
+
     weights = ndimage.gaussian_filter(valid.astype(np.float32), (0, sigma, sigma))
     smooth = ndimage.gaussian_filter(np.where(valid, values, 0), (0, sigma, sigma))
     filled = np.divide(smooth, weights, out=np.zeros_like(smooth), where=weights > 1e-3)
