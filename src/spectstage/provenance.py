@@ -26,15 +26,15 @@ STAGE_SOURCES: dict[str, tuple[str, ...]] = {
         "io",
         "preprocess.py",
         "sbr.py",
+        "atlas.py",
         "template.py",
-        "data",
-        "demo/phantom.py",
+        "usertemplate.py",
     ),
     "check": ("check.py", "inputs.py", "io", "config.py", "deid.py"),
     "cohort": ("cohort.py", "inputs.py", "config.py"),
     "folds": ("folds.py", "cohort.py", "config.py"),
-    "augment": ("augment.py", "cohort.py", "crop.py", "folds.py", "template.py", "config.py"),
-    "train": ("train.py", "cohort.py", "models.py", "crop.py", "folds.py", "config.py"),
+    "augment": ("augment.py", "cohort.py", "crop.py", "folds.py", "geometry.py", "config.py"),
+    "train": ("train.py", "cohort.py", "models.py", "crop.py", "folds.py", "geometry.py", "config.py"),
     "evaluate": ("evaluate.py", "cohort.py", "folds.py", "config.py"),
 }
 
@@ -60,8 +60,11 @@ def preprocessing_hash(cfg: dict) -> str:
         "ingest": {k: v for k, v in cfg["ingest"].items() if k != "batches"},  # jobs, not data
         "crop": cfg["train"]["crop"],
     }
+    from spectstage.template import identity
+
     h = hashlib.sha256(source_hash("ingest").encode())
     h.update(json.dumps(settings, sort_keys=True).encode())
+    h.update(identity(cfg["ingest"]).encode())  # the template's and atlas's checksums
     return h.hexdigest()[:16]
 
 

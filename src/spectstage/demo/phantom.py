@@ -1,9 +1,11 @@
-"""Analytic DaTSCAN-like brain phantom in template space (millimetres, RAS+).
+"""Analytic DaTSCAN-like brain phantom placed in MNI152 millimetres (RAS+).
 
-The same geometry defines the shipped template and its volumes of interest
-(`spectstage.template`) and renders the synthetic demo patients, so "true"
-regional uptake is known exactly. Coordinates: +x = patient right,
-+y = anterior, +z = superior; the origin sits between the two striata.
+The demo's own anatomy: ellipsoids, deliberately not the pipeline's template or atlas
+(Harvard-Oxford, nilearn's MNI152 maps), so that measuring the pipeline on the demo
+measures something. The striata sit at published MNI coordinates (caudate head about
+(+-13, 11, 10), putamen about (+-25, 1, 0) mm; Harvard-Oxford centroids, Mai's atlas), so a
+patient's "true pose" maps MNI mm to scanner mm and true landmarks are known exactly.
+Coordinates: +x = patient right, +y = anterior, +z = superior.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-#: Region names in a fixed order; labels in the atlas are index + 1.
+#: Region names (the pipeline's `sbr_*` columns use the same ones).
 STRIATAL_REGIONS = (
     "caudate_left",
     "caudate_right",
@@ -21,17 +23,18 @@ STRIATAL_REGIONS = (
     "putamen_posterior_left",
     "putamen_posterior_right",
 )
-REGIONS = (*STRIATAL_REGIONS, "occipital")
 
 # Ellipsoids: centre (x, y, z) and semi-axes, in mm. Sizes follow adult anatomy:
-# putamen ~30 mm long antero-posteriorly, caudate head ~20 mm, brain ~170 mm long.
-HEAD = ((0.0, -15.0, 8.0), (76.0, 96.0, 72.0))
-BRAIN = ((0.0, -15.0, 10.0), (68.0, 86.0, 62.0))
-WHITE_MATTER_SCALE = 0.82  # inner ellipsoid of the cortical shell, relative to BRAIN
-CAUDATE = ((12.0, 13.0, 9.0), (5.0, 9.0, 8.0))  # right side; left mirrors x
-PUTAMEN = ((25.0, 0.0, 0.0), (5.5, 15.0, 9.0))
-OCCIPITAL_MAX_Y = -72.0  # cortex behind this plane is the reference region
-OCCIPITAL_Z = (-25.0, 45.0)
+# caudate head ~3 cm3, putamen ~4.5 cm3 and ~34 mm long, brain ~175 mm long.
+HEAD = ((0.0, -18.0, 4.0), (78.0, 100.0, 88.0))
+BRAIN = ((0.0, -18.0, 12.0), (68.0, 88.0, 64.0))  # cerebrum: x +-68, y -106..70, z -52..76
+# Cerebellum and brainstem below the cerebrum (MNI152: the brain reaches z = -70 mm).
+CEREBELLUM = ((0.0, -62.0, -36.0), (48.0, 26.0, 22.0))
+BRAINSTEM = ((0.0, -28.0, -30.0), (10.0, 12.0, 26.0))
+WHITE_MATTER_SCALE = 0.8  # inner ellipsoid of the cortical shell, relative to BRAIN
+CAUDATE = ((13.0, 11.0, 10.0), (6.0, 11.0, 9.0))  # right side; left mirrors x
+PUTAMEN = ((25.0, 1.0, 0.0), (6.5, 17.0, 10.0))
+PUTAMEN_SPLIT_Y_MM = 0.0  # anterior / posterior putamen: the anterior-commissure plane
 
 # Non-specific uptake levels relative to grey matter.
 SCALP_UPTAKE = 0.15
@@ -45,45 +48,45 @@ class Uptake:
     sbr: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STRIATAL_REGIONS, 3.0))
 
 
+def landmarks() -> dict[str, tuple[float, float, float]]:
+    """True MNI centroids (mm) of the caudate and the putamen of each side."""
+    out = {}
+    for side, sign in (("right", 1.0), ("left", -1.0)):
+        for name, (centre, _) in (("caudate", CAUDATE), ("putamen", PUTAMEN)):
+            out[f"{name}_{side}"] = (sign * centre[0], centre[1], centre[2])
+    return out
+
+
 def _inside(points: np.ndarray, centre, axes) -> np.ndarray:
     d = (points - np.asarray(centre, dtype=np.float32)) / np.asarray(axes, dtype=np.float32)
     return np.einsum("ij,ij->i", d, d) <= 1.0
 
 
-def _mirror(centre) -> tuple[float, float, float]:
-    return (-centre[0], centre[1], centre[2])
-
-
 def region_masks(points: np.ndarray) -> dict[str, np.ndarray]:
     """Boolean membership of each point (N, 3) in the phantom's regions."""
-    brain = _inside(points, *BRAIN)
+    brain = _inside(points, *BRAIN) | _inside(points, *CEREBELLUM) | _inside(points, *BRAINSTEM)
     wm = _inside(points, BRAIN[0], np.asarray(BRAIN[1]) * WHITE_MATTER_SCALE)
-    cortex = brain & ~wm
-    y, z = points[:, 1], points[:, 2]
-    masks = {
-        "head": _inside(points, *HEAD),
-        "brain": brain,
-        "white_matter": wm,
-        "cortex": cortex,
-        "occipital": cortex & (y < OCCIPITAL_MAX_Y) & (z > OCCIPITAL_Z[0]) & (z < OCCIPITAL_Z[1]),
-    }
-    for side, flip in (("right", False), ("left", True)):
-        caud_c = _mirror(CAUDATE[0]) if flip else CAUDATE[0]
-        put_c = _mirror(PUTAMEN[0]) if flip else PUTAMEN[0]
-        putamen = _inside(points, put_c, PUTAMEN[1])
-        masks[f"caudate_{side}"] = _inside(points, caud_c, CAUDATE[1])
-        masks[f"putamen_anterior_{side}"] = putamen & (y > PUTAMEN[0][1])
-        masks[f"putamen_posterior_{side}"] = putamen & (y <= PUTAMEN[0][1])
+    masks = {"head": _inside(points, *HEAD), "brain": brain, "white_matter": wm}
+    anterior = points[:, 1] >= PUTAMEN_SPLIT_Y_MM
+    for name, (x, y, z) in landmarks().items():
+        side = name.rsplit("_", 1)[1]
+        axes = CAUDATE[1] if name.startswith("caudate") else PUTAMEN[1]
+        inside = _inside(points, (x, y, z), axes)
+        if name.startswith("caudate"):
+            masks[name] = inside
+        else:
+            masks[f"putamen_anterior_{side}"] = inside & anterior
+            masks[f"putamen_posterior_{side}"] = inside & ~anterior
     return masks
 
 
 def evaluate(points: np.ndarray, uptake: Uptake) -> np.ndarray:
-    """Noise-free, unblurred activity at template points (N, 3) in mm."""
+    """Noise-free, unblurred activity at MNI points (N, 3) in mm."""
     masks = region_masks(points)
     act = np.zeros(len(points), dtype=np.float32)
     act[masks["head"]] = SCALP_UPTAKE
+    act[masks["brain"]] = 1.0
     act[masks["white_matter"]] = WHITE_MATTER_UPTAKE
-    act[masks["cortex"]] = 1.0
     for region in STRIATAL_REGIONS:
         act[masks[region]] = 1.0 + uptake.sbr[region]
     return act
