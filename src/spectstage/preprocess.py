@@ -297,10 +297,11 @@ def register(scan: Scan, tmpl: Template, transform: str = "similarity") -> Regis
 
 def resample(scan: Scan, matrix: np.ndarray, tmpl: Template) -> tuple[np.ndarray, np.ndarray]:
     """(scan on the template grid, mask of template voxels the scan covers)."""
-    to_voxel = np.linalg.inv(scan.affine) @ matrix @ tmpl.affine
-    idx = apply(to_voxel, np.indices(tmpl.image.shape, dtype=np.float64).reshape(3, -1).T)
-    upper = np.array(scan.data.shape) - 0.5
-    covered = np.all((idx >= -0.5) & (idx <= upper), axis=1)
-    values = ndimage.map_coordinates(scan.data, idx.T, order=1, mode="nearest")
+    to_voxel = (np.linalg.inv(scan.affine) @ matrix @ tmpl.affine).astype(np.float32)
+    grid = np.indices(tmpl.image.shape, dtype=np.float32).reshape(3, -1)
+    idx = to_voxel[:3, :3] @ grid + to_voxel[:3, 3:4]
+    upper = np.array(scan.data.shape, dtype=np.float32)[:, None] - 0.5
+    covered = np.all((idx >= -0.5) & (idx <= upper), axis=0)
+    values = ndimage.map_coordinates(scan.data, idx, order=1, mode="nearest")
     values[~covered] = 0.0
     return values.reshape(tmpl.image.shape).astype(np.float32), covered.reshape(tmpl.image.shape)

@@ -34,7 +34,15 @@ STAGE_SOURCES: dict[str, tuple[str, ...]] = {
     "cohort": ("cohort.py", "inputs.py", "config.py"),
     "folds": ("folds.py", "cohort.py", "config.py"),
     "augment": ("augment.py", "cohort.py", "crop.py", "folds.py", "geometry.py", "config.py"),
-    "train": ("train.py", "cohort.py", "models.py", "crop.py", "folds.py", "geometry.py", "config.py"),
+    "train": (
+        "train.py",
+        "cohort.py",
+        "models.py",
+        "crop.py",
+        "folds.py",
+        "geometry.py",
+        "config.py",
+    ),
     "evaluate": ("evaluate.py", "cohort.py", "folds.py", "config.py"),
 }
 

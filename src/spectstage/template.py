@@ -22,7 +22,7 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 
 import numpy as np
@@ -65,9 +65,18 @@ class Template:
         return self.atlas == label
 
     def striatum(self) -> np.ndarray:
-        return np.isin(self.atlas, [k for k, v in self.labels.items() if v in STRIATAL_REGIONS])
+        return self._striatum
 
     def head(self) -> np.ndarray:
+        return self._head
+
+    # Computed once per template (cached_property writes the instance dict, frozen or not).
+    @cached_property
+    def _striatum(self) -> np.ndarray:
+        return np.isin(self.atlas, [k for k, v in self.labels.items() if v in STRIATAL_REGIONS])
+
+    @cached_property
+    def _head(self) -> np.ndarray:
         return self.image > HEAD_LEVEL * float(self.image.max())
 
 

@@ -11,6 +11,7 @@ Coordinates: +x = patient right, +y = anterior, +z = superior.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
 
 import numpy as np
 
@@ -25,15 +26,16 @@ STRIATAL_REGIONS = (
 )
 
 # Ellipsoids: centre (x, y, z) and semi-axes, in mm. Sizes follow adult anatomy:
-# caudate head ~3 cm3, putamen ~4.5 cm3 and ~34 mm long, brain ~175 mm long.
+# caudate ~3.6 cm3 (head and body), putamen ~5.2 cm3 and ~34 mm long, brain ~175 mm long.
 HEAD = ((0.0, -18.0, 4.0), (78.0, 100.0, 88.0))
 BRAIN = ((0.0, -18.0, 12.0), (68.0, 88.0, 64.0))  # cerebrum: x +-68, y -106..70, z -52..76
 # Cerebellum and brainstem below the cerebrum (MNI152: the brain reaches z = -70 mm).
 CEREBELLUM = ((0.0, -62.0, -36.0), (48.0, 26.0, 22.0))
 BRAINSTEM = ((0.0, -28.0, -30.0), (10.0, 12.0, 26.0))
 WHITE_MATTER_SCALE = 0.8  # inner ellipsoid of the cortical shell, relative to BRAIN
-CAUDATE = ((13.0, 11.0, 10.0), (6.0, 11.0, 9.0))  # right side; left mirrors x
-PUTAMEN = ((25.0, 1.0, 0.0), (6.5, 17.0, 10.0))
+CAUDATE = ((13.0, 11.0, 10.0), (6.0, 11.0, 9.0))  # head, right side; left mirrors x
+CAUDATE_BODY = ((16.0, -6.0, 19.0), (4.0, 12.0, 5.5))  # curving back above the thalamus
+PUTAMEN = ((25.0, 1.0, 0.0), (7.0, 17.0, 10.5))
 PUTAMEN_SPLIT_Y_MM = 0.0  # anterior / posterior putamen: the anterior-commissure plane
 
 # Non-specific uptake levels relative to grey matter.
@@ -48,12 +50,18 @@ class Uptake:
     sbr: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STRIATAL_REGIONS, 3.0))
 
 
+@cache
 def landmarks() -> dict[str, tuple[float, float, float]]:
-    """True MNI centroids (mm) of the caudate and the putamen of each side."""
+    """True MNI centroids (mm) of the caudate (head and body) and the putamen of each side,
+    computed on a 0.5 mm grid."""
+    axis = np.arange(-40.0, 40.0, 0.5, dtype=np.float32)
+    points = np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), axis=-1).reshape(-1, 3)
+    masks = _striatal_masks(points)
     out = {}
-    for side, sign in (("right", 1.0), ("left", -1.0)):
-        for name, (centre, _) in (("caudate", CAUDATE), ("putamen", PUTAMEN)):
-            out[f"{name}_{side}"] = (sign * centre[0], centre[1], centre[2])
+    for side in ("right", "left"):
+        putamen = masks[f"putamen_anterior_{side}"] | masks[f"putamen_posterior_{side}"]
+        for name, mask in (("caudate", masks[f"caudate_{side}"]), ("putamen", putamen)):
+            out[f"{name}_{side}"] = tuple(float(v) for v in points[mask].mean(axis=0))
     return out
 
 
@@ -62,22 +70,28 @@ def _inside(points: np.ndarray, centre, axes) -> np.ndarray:
     return np.einsum("ij,ij->i", d, d) <= 1.0
 
 
+def _striatal_masks(points: np.ndarray) -> dict[str, np.ndarray]:
+    masks = {}
+    anterior = points[:, 1] >= PUTAMEN_SPLIT_Y_MM
+    for side, sign in (("right", 1.0), ("left", -1.0)):
+
+        def at(shape, sign=sign):
+            (x, y, z), axes = shape
+            return _inside(points, (sign * x, y, z), axes)
+
+        masks[f"caudate_{side}"] = at(CAUDATE) | at(CAUDATE_BODY)
+        putamen = at(PUTAMEN)
+        masks[f"putamen_anterior_{side}"] = putamen & anterior
+        masks[f"putamen_posterior_{side}"] = putamen & ~anterior
+    return masks
+
+
 def region_masks(points: np.ndarray) -> dict[str, np.ndarray]:
     """Boolean membership of each point (N, 3) in the phantom's regions."""
     brain = _inside(points, *BRAIN) | _inside(points, *CEREBELLUM) | _inside(points, *BRAINSTEM)
     wm = _inside(points, BRAIN[0], np.asarray(BRAIN[1]) * WHITE_MATTER_SCALE)
     masks = {"head": _inside(points, *HEAD), "brain": brain, "white_matter": wm}
-    anterior = points[:, 1] >= PUTAMEN_SPLIT_Y_MM
-    for name, (x, y, z) in landmarks().items():
-        side = name.rsplit("_", 1)[1]
-        axes = CAUDATE[1] if name.startswith("caudate") else PUTAMEN[1]
-        inside = _inside(points, (x, y, z), axes)
-        if name.startswith("caudate"):
-            masks[name] = inside
-        else:
-            masks[f"putamen_anterior_{side}"] = inside & anterior
-            masks[f"putamen_posterior_{side}"] = inside & ~anterior
-    return masks
+    return {**masks, **_striatal_masks(points)}
 
 
 def evaluate(points: np.ndarray, uptake: Uptake) -> np.ndarray:
