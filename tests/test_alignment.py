@@ -56,6 +56,15 @@ def test_registration_recovers_true_landmarks_on_volumes():
     assert max(errors) <= MAX_ONE_SCAN_MM, errors
 
 
+def test_affine_option_also_recovers_the_landmarks():
+    rng = np.random.default_rng(2)
+    item = DemoPatient(sample_patient(rng, "P1", "1", 0, 4), "nifti", (11, 2, 0))
+    volume, affine, _ = make_volume(item)
+    reg = register(Scan(volume, affine, "nifti"), TMPL, "affine")
+    assert reg.method.startswith("affine")
+    assert landmark_error_mm(reg.matrix, item.patient.pose.matrix()) <= MAX_ONE_SCAN_MM
+
+
 def test_registration_is_deterministic():
     rng = np.random.default_rng(3)
     item = DemoPatient(sample_patient(rng, "P1", "2", 1, 4), "nifti", (11, 3, 0))

@@ -278,7 +278,11 @@ def register(scan: Scan, tmpl: Template, transform: str = "similarity") -> Regis
     t, corr, overlap = _global_fit(sitk, images, scan, tmpl)
     method = transform
     if transform == "affine":
-        t = sitk.AffineTransform(t)
+        affine = sitk.AffineTransform(3)
+        affine.SetCenter(t.GetCenter())
+        affine.SetMatrix(t.GetMatrix())
+        affine.SetTranslation(t.GetTranslation())
+        t = affine
         _method(sitk, images.head_mask, t).Execute(images.fixed, images.moving)
     matrix = _matrix_ras(t)
     if overlap < PARTIAL_COVERAGE:
