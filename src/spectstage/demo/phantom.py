@@ -3,7 +3,8 @@
 The demo's own anatomy: ellipsoids, deliberately not the pipeline's template or atlas
 (Harvard-Oxford, nilearn's MNI152 maps), so that measuring the pipeline on the demo
 measures something. The striata sit at published MNI coordinates (caudate head about
-(+-13, 11, 10), putamen about (+-25, 1, 0) mm; Harvard-Oxford centroids, Mai's atlas), so a
+(+-13, 12, 10), putamen about (+-26, 0, 1) mm, its posterior end lateral; cf. Harvard-Oxford
+centroids), so a
 patient's "true pose" maps MNI mm to scanner mm and true landmarks are known exactly.
 Coordinates: +x = patient right, +y = anterior, +z = superior.
 """
@@ -26,16 +27,17 @@ STRIATAL_REGIONS = (
 )
 
 # Ellipsoids: centre (x, y, z) and semi-axes, in mm. Sizes follow adult anatomy:
-# caudate ~3.6 cm3 (head and body), putamen ~5.2 cm3 and ~34 mm long, brain ~175 mm long.
+# caudate ~4.7 cm3 (head and body), putamen ~5.2 cm3 and ~34 mm long, brain ~175 mm long.
 HEAD = ((0.0, -18.0, 4.0), (78.0, 100.0, 88.0))
 BRAIN = ((0.0, -18.0, 12.0), (68.0, 88.0, 64.0))  # cerebrum: x +-68, y -106..70, z -52..76
 # Cerebellum and brainstem below the cerebrum (MNI152: the brain reaches z = -70 mm).
 CEREBELLUM = ((0.0, -62.0, -36.0), (48.0, 26.0, 22.0))
 BRAINSTEM = ((0.0, -28.0, -30.0), (10.0, 12.0, 26.0))
 WHITE_MATTER_SCALE = 0.8  # inner ellipsoid of the cortical shell, relative to BRAIN
-CAUDATE = ((13.0, 11.0, 10.0), (6.0, 11.0, 9.0))  # head, right side; left mirrors x
-CAUDATE_BODY = ((16.0, -6.0, 19.0), (4.0, 12.0, 5.5))  # curving back above the thalamus
-PUTAMEN = ((25.0, 1.0, 0.0), (7.0, 17.0, 10.5))
+CAUDATE = ((12.5, 12.0, 10.0), (7.5, 12.0, 10.5))  # head, right side; left mirrors x
+CAUDATE_BODY = ((15.0, -4.0, 19.0), (4.0, 9.0, 5.0))  # curving back above the thalamus
+PUTAMEN = ((26.0, 0.0, 1.0), (7.0, 17.0, 10.5))
+PUTAMEN_YAW_DEG = 18.0  # long axis turned in the axial plane: the posterior end is lateral
 PUTAMEN_SPLIT_Y_MM = 0.0  # anterior / posterior putamen: the anterior-commissure plane
 
 # Non-specific uptake levels relative to grey matter.
@@ -70,6 +72,22 @@ def _inside(points: np.ndarray, centre, axes) -> np.ndarray:
     return np.einsum("ij,ij->i", d, d) <= 1.0
 
 
+def _yawed(points: np.ndarray, shape, yaw_deg: float) -> np.ndarray:
+    """Inside an ellipsoid whose y axis is turned by yaw_deg about z (towards -x anteriorly)."""
+    (centre, axes), a = shape, np.deg2rad(yaw_deg)
+    d = points - np.asarray(centre, dtype=np.float32)
+    # Coordinates along the ellipsoid's own axes: x' = x cos a + y sin a, y' = -x sin a + y cos a.
+    local = np.stack(
+        [
+            d[:, 0] * np.cos(a) + d[:, 1] * np.sin(a),
+            -d[:, 0] * np.sin(a) + d[:, 1] * np.cos(a),
+            d[:, 2],
+        ],
+        axis=1,
+    )
+    return _inside(local, (0.0, 0.0, 0.0), axes)
+
+
 def _striatal_masks(points: np.ndarray) -> dict[str, np.ndarray]:
     masks = {}
     anterior = points[:, 1] >= PUTAMEN_SPLIT_Y_MM
@@ -80,7 +98,8 @@ def _striatal_masks(points: np.ndarray) -> dict[str, np.ndarray]:
             return _inside(points, (sign * x, y, z), axes)
 
         masks[f"caudate_{side}"] = at(CAUDATE) | at(CAUDATE_BODY)
-        putamen = at(PUTAMEN)
+        (x, y, z), axes = PUTAMEN
+        putamen = _yawed(points, ((sign * x, y, z), axes), sign * PUTAMEN_YAW_DEG)
         masks[f"putamen_anterior_{side}"] = putamen & anterior
         masks[f"putamen_posterior_{side}"] = putamen & ~anterior
     return masks
