@@ -26,7 +26,7 @@ for batch, batch_scans in BATCHES.items():
             code=source_hash("check"),
         shell:
             "spectstage check --batch {params.batch} --settings {params.settings:q}"
-            " --out {output.cohort:q} --excluded {output.excluded:q} 2> {log:q}"
+            " --out {output:q} 2> {log:q}"
 
     rule:
         name:
