@@ -86,7 +86,8 @@ def write_patient(item: DemoPatient, folder: Path, conv: SliceConventions) -> di
     else:
         if item.layout == "dicom_multiframe":
             top = bool(rng.integers(2))
-            writers.write_dicom_multiframe(volume, affine, folder / "NM00001", phi, top)
+            variant = writers.DicomVariant(geometry="both" if top else "detector")
+            writers.write_dicom_multiframe(volume, affine, folder / "NM00001", phi, variant)
         else:
             writers.write_dicom_series(volume, affine, folder, phi, rng)
         if rng.uniform() < DISTRACTOR_SHARE:

@@ -21,7 +21,16 @@ log = logging.getLogger(__name__)
 RAS_FROM_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
 SECONDARY_CAPTURE_PREFIX = "1.2.840.10008.5.1.4.1.1.7"
 # Value 3 of NM ImageType; only reconstructed tomography is a volume ("TOMO" = projections).
-NON_VOLUME_NM_TYPES = {"STATIC", "DYNAMIC", "GATED", "WHOLE BODY", "TOMO", "GATED TOMO"}
+# "RECON GATED TOMO" holds one volume per gate: not one volume, refused too.
+NON_VOLUME_NM_TYPES = {
+    "STATIC",
+    "DYNAMIC",
+    "GATED",
+    "WHOLE BODY",
+    "TOMO",
+    "GATED TOMO",
+    "RECON GATED TOMO",
+}
 
 
 @dataclass
@@ -91,25 +100,104 @@ def find_series(files: list[Path]) -> tuple[Series, list[Series]]:
     return candidates[0], ignored
 
 
+def _numbers(source, key: str, count: int, path: Path) -> np.ndarray:
+    """A numeric multi-valued attribute with `count` finite values, else InputError."""
+    try:
+        values = np.array([float(v) for v in source.get(key)], dtype=float)
+    except (TypeError, ValueError) as err:
+        raise InputError(f"{path}: {key} is not numeric ({source.get(key)!r})") from err
+    if values.shape != (count,) or not np.isfinite(values).all():
+        raise InputError(f"{path}: {key} needs {count} finite numbers, got {source.get(key)!r}")
+    return values
+
+
+def _plane(source, path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    iop = _numbers(source, "ImageOrientationPatient", 6, path)
+    row, col = iop[:3], iop[3:]
+    unit = np.allclose(np.linalg.norm([row, col], axis=1), 1, atol=1e-3)
+    if not unit or abs(row @ col) > 1e-3:
+        raise InputError(f"{path}: ImageOrientationPatient {list(iop)} is not two unit vectors")
+    return row, col, _numbers(source, "ImagePositionPatient", 3, path)
+
+
 def geometry(h, path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(row direction, column direction, first position) in LPS, top level or detector sequence."""
-    source = h
-    if "ImageOrientationPatient" not in h or "ImagePositionPatient" not in h:
-        detectors = getattr(h, "DetectorInformationSequence", None)
-        if not detectors or "ImageOrientationPatient" not in detectors[0]:
-            raise InputError(f"{path}: no ImageOrientationPatient/ImagePositionPatient")
-        source = detectors[0]
-    iop = np.array(source.ImageOrientationPatient, dtype=float)
-    return iop[:3], iop[3:], np.array(source.ImagePositionPatient, dtype=float)
+    """(row direction, column direction, first position) in LPS, top level or detector sequence.
+
+    NM files may hold them only in DetectorInformationSequence (GE); when both places
+    hold them they must agree, else the file is ambiguous.
+    """
+    places = []
+    if "ImageOrientationPatient" in h and "ImagePositionPatient" in h:
+        places.append(("top level", _plane(h, path)))
+    detectors = h.get("DetectorInformationSequence") or []
+    if len(detectors) and "ImageOrientationPatient" in detectors[0]:
+        places.append(("DetectorInformationSequence", _plane(detectors[0], path)))
+    if not places:
+        raise InputError(f"{path}: no ImageOrientationPatient/ImagePositionPatient")
+    if len(places) == 2 and not all(
+        np.allclose(a, b, atol=1e-3) for a, b in zip(places[0][1], places[1][1], strict=True)
+    ):
+        raise InputError(
+            f"{path}: orientation/position differ between the top level and "
+            "DetectorInformationSequence; cannot tell which is right"
+        )
+    return places[0][1]
+
+
+def _pixel_spacing(h, path: Path) -> tuple[float, float]:
+    """(between rows, between columns) in mm, as PixelSpacing orders them."""
+    if "PixelSpacing" not in h:
+        raise InputError(f"{path}: no PixelSpacing")
+    dr, dc = _numbers(h, "PixelSpacing", 2, path)
+    if dr <= 0 or dc <= 0:
+        raise InputError(f"{path}: PixelSpacing must be positive, got {[dr, dc]}")
+    return float(dr), float(dc)
+
+
+def _number(ds, key: str, path: Path, default: float | None = None) -> float | None:
+    """A single numeric attribute (finite), `default` when absent or empty."""
+    value = ds.get(key)
+    if value in (None, ""):
+        return default
+    try:
+        number = float(value)
+    except (TypeError, ValueError) as err:
+        raise InputError(f"{path}: {key} is not a number ({value!r})") from err
+    if not np.isfinite(number):
+        raise InputError(f"{path}: {key} is not finite ({value!r})")
+    return number
+
+
+def _slice_step(ds, path: Path) -> float:
+    """Signed slice step along row x column (DICOM PS3.3 C.8.4.15): negative = stacked
+    against the normal, as GE writes it. SliceThickness (unsigned) only as a fallback."""
+    spacing = _number(ds, "SpacingBetweenSlices", path)
+    if spacing:
+        return spacing
+    thickness = _number(ds, "SliceThickness", path)
+    if thickness and thickness > 0:
+        return thickness
+    raise InputError(
+        f"{path}: multi-frame NM without a usable SpacingBetweenSlices or SliceThickness"
+    )
+
+
+def _rescale(ds, path: Path) -> tuple[float, float]:
+    """(slope, intercept); absent means (1, 0); a zero slope is refused."""
+    slope = _number(ds, "RescaleSlope", path, 1.0)
+    intercept = _number(ds, "RescaleIntercept", path, 0.0)
+    if slope == 0:
+        raise InputError(f"{path}: RescaleSlope is 0: every voxel would be {intercept}")
+    return slope, intercept
 
 
 def _pixels(ds, path: Path) -> np.ndarray:
+    slope, intercept = _rescale(ds, path)
     try:
-        arr = ds.pixel_array.astype(np.float32)
+        arr = ds.pixel_array.astype(np.float32)  # signed/unsigned per PixelRepresentation
     except Exception as err:  # pydicom raises several types for missing decoders/truncation
         raise InputError(f"{path}: cannot decode pixel data ({err})") from err
-    slope = float(getattr(ds, "RescaleSlope", 1) or 1)
-    return arr * slope + float(getattr(ds, "RescaleIntercept", 0) or 0)
+    return arr * np.float32(slope) + np.float32(intercept)
 
 
 def _affine(row: np.ndarray, col: np.ndarray, normal: np.ndarray, spacing, origin) -> np.ndarray:
@@ -122,28 +210,51 @@ def _affine(row: np.ndarray, col: np.ndarray, normal: np.ndarray, spacing, origi
     return RAS_FROM_LPS @ lps
 
 
+def _frames_are_slices(ds, path: Path) -> None:
+    """Frames must be one per slice: gated or multi-window files are refused, not stacked."""
+    frames = int(ds.NumberOfFrames)
+    slices = ds.get("NumberOfSlices")
+    if slices not in (None, "") and int(slices) != frames:
+        raise InputError(
+            f"{path}: {frames} frames but {int(slices)} slices (gated, dynamic or several "
+            "energy windows?); only one reconstructed volume per file is supported"
+        )
+
+
 def _read_multiframe(path: Path):
     import pydicom
 
-    ds = pydicom.dcmread(path)
+    try:
+        ds = pydicom.dcmread(path)
+        _frames_are_slices(ds, path)
+    except (ValueError, TypeError, AttributeError) as err:
+        raise InputError(f"{path}: unreadable NM multi-frame header ({err})") from err
     row, col, origin = geometry(ds, path)
-    dz = getattr(ds, "SpacingBetweenSlices", None) or getattr(ds, "SliceThickness", None)
-    if dz is None:
-        raise InputError(f"{path}: multi-frame NM without SpacingBetweenSlices or SliceThickness")
-    dr, dc = (float(v) for v in ds.PixelSpacing)
+    dz = _slice_step(ds, path)
+    dr, dc = _pixel_spacing(ds, path)
     frames = _pixels(ds, path)  # (frame, row, col)
     if frames.ndim != 3:
         raise InputError(f"{path}: expected frames x rows x columns, got shape {frames.shape}")
-    affine = _affine(row, col, np.cross(row, col), (dc, dr, float(dz)), origin)
+    affine = _affine(row, col, np.cross(row, col), (dc, dr, dz), origin)
     return frames.transpose(2, 1, 0), affine, ds
+
+
+def _same_in_every_slice(files: list[Path], values: list, what: str) -> None:
+    for f, v in zip(files, values, strict=True):
+        if not np.allclose(v, values[0], atol=1e-3):
+            raise InputError(f"{f}: {what} differs from {files[0].name}'s")
 
 
 def _read_series(files: list[Path], headers: list):
     import pydicom
 
-    row, col, _ = geometry(headers[0], files[0])
+    planes = [geometry(h, f) for h, f in zip(headers, files, strict=True)]
+    _same_in_every_slice(files, [np.r_[p[0], p[1]] for p in planes], "ImageOrientationPatient")
+    spacings = [_pixel_spacing(h, f) for h, f in zip(headers, files, strict=True)]
+    _same_in_every_slice(files, spacings, "PixelSpacing")
+    row, col, _ = planes[0]
     normal = np.cross(row, col)
-    positions = np.array([np.asarray(h.ImagePositionPatient, dtype=float) for h in headers])
+    positions = np.array([p[2] for p in planes])
     along = positions @ normal
     order = np.argsort(along)
     steps = np.diff(along[order])
@@ -155,9 +266,9 @@ def _read_series(files: list[Path], headers: list):
             f"({steps.min():.2f}-{steps.max():.2f} mm)"
         )
     slices = [_pixels(pydicom.dcmread(files[i]), files[i]) for i in order]
-    if len({s.shape for s in slices}) > 1:
-        raise InputError(f"{files[0].parent}: slices differ in size")
-    dr, dc = (float(v) for v in headers[0].PixelSpacing)
+    if len({s.shape for s in slices}) > 1 or slices[0].ndim != 2:
+        raise InputError(f"{files[0].parent}: slices differ in size or are not 2D images")
+    dr, dc = spacings[0]
     affine = _affine(row, col, normal, (dc, dr, float(steps.mean())), positions[order[0]])
     return np.stack(slices).transpose(2, 1, 0), affine, headers[0]
 
