@@ -17,17 +17,16 @@ import pydicom
 import pytest
 from pydicom.dataelem import DataElement
 
+from marked_volume import VOXEL_MM, marker_ras, truth_volume
+from spectstage.check import inspect
 from spectstage.demo import writers
 from spectstage.demo.writers import DicomVariant
 from spectstage.errors import InputError
+from spectstage.inputs import ScanInput
 from spectstage.io import load_scan
 from spectstage.io.slices import SliceConventions
 
 CONV = SliceConventions()
-SHAPE = (20, 16, 9)
-VOXEL_MM = (2.0, 2.5, 4.4)  # anisotropic in-plane: a PixelSpacing swap changes the shape in mm
-MARKER = (slice(16, 19), slice(12, 15), slice(6, 8))  # high x, y, z indices = R, A, S
-MARKER_COUNTS = 300.0
 PHI = {"PatientName": "Testperson^Jane", "PatientID": "MRN1234567"}
 
 VARIANTS = [
@@ -40,23 +39,6 @@ VARIANTS = [
         writers.RESCALES,
     )
 ]
-
-
-def truth_volume(tilt_deg: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    """Integer counts (RAS index order) and an affine, optionally tilted about x (oblique)."""
-    volume = np.random.default_rng(0).poisson(20, SHAPE).astype(np.float32)
-    volume[MARKER] = MARKER_COUNTS
-    affine = np.diag([*VOXEL_MM, 1.0])
-    affine[:3, 3] = -np.array(VOXEL_MM) * (np.array(SHAPE) - 1) / 2
-    t = np.deg2rad(tilt_deg)
-    tilt = np.array([[1, 0, 0, 0], [0, np.cos(t), -np.sin(t), 0], [0, np.sin(t), np.cos(t), 0]])
-    return volume, np.vstack([tilt, [0, 0, 0, 1]]) @ affine
-
-
-def marker_ras(data: np.ndarray, affine: np.ndarray) -> np.ndarray:
-    """Centre of the marker voxels in RAS mm."""
-    idx = np.argwhere(data > MARKER_COUNTS - 1).mean(axis=0)
-    return (affine @ [*idx, 1])[:3]
 
 
 def write(variant: DicomVariant, volume, affine, folder: Path) -> None:
@@ -179,3 +161,7 @@ def test_unusable_variant_is_refused_naming_the_file(tmp_path, variant, changes,
     with pytest.raises(InputError, match=message) as err:
         load_scan(tmp_path, CONV)
     assert str(path.parent) in str(err.value)
+    # `spectstage check` reads headers only: it sees all but the slice-to-slice differences.
+    if "differs" not in message and message != "ImageOrientationPatient":
+        with pytest.raises(InputError, match=message):
+            inspect(ScanInput("P", "P", "1", tmp_path))

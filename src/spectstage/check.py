@@ -21,10 +21,14 @@ def _check_nifti(files: list[Path], where: Path) -> None:
     niftis = [f for f in files if f.name.lower().endswith(NIFTI_SUFFIXES)]
     if len(niftis) != 1:
         raise InputError(f"{where}: expected one NIfTI file, found {len(niftis)}")
+    from spectstage.io.nifti import oriented_affine
+
     try:
-        header = nib.load(niftis[0]).header
+        img = nib.load(niftis[0])
     except Exception as err:  # nibabel raises many types for damaged headers
         raise InputError(f"{niftis[0]}: not a readable NIfTI file ({err})") from err
+    header = img.header
+    oriented_affine(img, niftis[0])
     shape = header.get_data_shape()
     if len(shape) not in (3, 4) or (len(shape) == 4 and shape[3] != 1) or min(shape[:3]) < 2:
         raise InputError(f"{niftis[0]}: expected a 3D volume, got shape {shape}")
@@ -56,11 +60,18 @@ def _check_slices(files: list[Path], where: Path) -> None:
 def _check_dicom(files: list[Path]) -> None:
     from pydicom.pixels import get_decoder
 
-    from spectstage.io.dicom import find_series, geometry
+    from spectstage.io.dicom import find_series, frames_are_slices
+    from spectstage.io.dicom_header import geometry, pixel_spacing, rescale, slice_step
 
     series, _ = find_series(files)
     header = series.headers[0]
-    geometry(header, series.files[0])
+    for f, h in zip(series.files, series.headers, strict=True):
+        geometry(h, f)
+        pixel_spacing(h, f)
+        rescale(h, f)
+    if len(series.files) == 1:
+        frames_are_slices(header, series.files[0])
+        slice_step(header, series.files[0])
     syntax = header.file_meta.TransferSyntaxUID
     try:
         decoder = get_decoder(syntax)

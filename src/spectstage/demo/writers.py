@@ -23,13 +23,35 @@ NM_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.20"
 LPS_FROM_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 
-def write_nifti(volume: np.ndarray, affine: np.ndarray, path: Path, axcodes: str) -> None:
-    """Save a RAS volume re-oriented to `axcodes` (e.g. "LPS", "PIR")."""
+# Which orientation fields a NIfTI file fills, as (sform_code, qform_code); the field whose
+# code is 0 holds the left-right mirror image, so a reader that uses it is caught.
+# "both_differ": registered images (FSL, SPM) keep the scanner qform beside an aligned sform;
+# nibabel (and the NIfTI-1 standard's "method 3") then use the sform.
+NIFTI_FORMS = {
+    "both": (1, 1),
+    "sform": (2, 0),
+    "qform": (0, 1),
+    "both_differ": (4, 1),
+    "none": (0, 0),
+}
+
+
+def write_nifti(
+    volume: np.ndarray, affine: np.ndarray, path: Path, axcodes: str, form: str = "both"
+) -> None:
+    """Save a RAS volume re-oriented to `axcodes` (e.g. "LPS", "PIR"), orientation in `form`."""
     img = nib.Nifti1Image(volume.astype(np.float32), affine)
     ornt = nib.orientations.ornt_transform(
         nib.orientations.axcodes2ornt("RAS"), nib.orientations.axcodes2ornt(tuple(axcodes))
     )
-    nib.save(img.as_reoriented(ornt), path)
+    img = img.as_reoriented(ornt)
+    true = img.affine.copy()
+    mirror = np.diag([-1.0, 1.0, 1.0, 1.0]) @ true
+    sform_code, qform_code = NIFTI_FORMS[form]
+    img.set_sform(true if sform_code or form == "none" else mirror, code=sform_code)
+    qform_true = form in ("both", "qform", "none")
+    img.set_qform(true if qform_true else mirror, code=qform_code)
+    nib.save(img, path)
 
 
 def _lps_frames(volume: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -120,13 +120,16 @@ def _affine(row: np.ndarray, col: np.ndarray, normal: np.ndarray, spacing, origi
     return RAS_FROM_LPS @ lps
 
 
-def _frames_are_slices(ds, path: Path) -> None:
+def frames_are_slices(ds, path: Path) -> None:
     """Frames must be one per slice: gated or multi-window files are refused, not stacked."""
-    frames = int(ds.NumberOfFrames)
-    slices = ds.get("NumberOfSlices")
-    if slices not in (None, "") and int(slices) != frames:
+    try:
+        frames = int(ds.get("NumberOfFrames") or 1)
+        slices = int(ds.get("NumberOfSlices") or frames)
+    except (TypeError, ValueError) as err:
+        raise InputError(f"{path}: NumberOfFrames/NumberOfSlices are not integers") from err
+    if slices != frames:
         raise InputError(
-            f"{path}: {frames} frames but {int(slices)} slices (gated, dynamic or several "
+            f"{path}: {frames} frames but {slices} slices (gated, dynamic or several "
             "energy windows?); only one reconstructed volume per file is supported"
         )
 
@@ -134,11 +137,8 @@ def _frames_are_slices(ds, path: Path) -> None:
 def _read_multiframe(path: Path):
     import pydicom
 
-    try:
-        ds = pydicom.dcmread(path)
-        _frames_are_slices(ds, path)
-    except (ValueError, TypeError, AttributeError) as err:
-        raise InputError(f"{path}: unreadable NM multi-frame header ({err})") from err
+    ds = pydicom.dcmread(path)
+    frames_are_slices(ds, path)
     row, col, origin = geometry(ds, path)
     dz = slice_step(ds, path)
     dr, dc = pixel_spacing(ds, path)
