@@ -40,6 +40,8 @@ for batch, batch_scans in BATCHES.items():
         params:
             batch=batch,
             settings=settings(*INPUT_KEYS, "slices", "ingest"),
+            # Per-scan slice conventions from the manifest: a changed cell re-runs the batch.
+            scan_slices=inputs.slice_overrides_text(batch_scans),
             code=source_hash("ingest"),
         shell:
             "spectstage ingest --batch {params.batch} --settings {params.settings:q}"

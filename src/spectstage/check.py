@@ -127,4 +127,7 @@ def check(cfg: dict, batch: int | None = None) -> tuple[str, list[str]]:
     lines = [f"{len(scans)} scan(s) of {len({s.patient_id for s in scans})} patient(s)"]
     lines += [f"  stage {stage}: {stages[stage]}" for stage in sorted(stages)]
     lines += [f"  format {fmt}: {n}" for fmt, n in sorted(formats.items())]
+    own = sum(bool(s.slices) for s in scans)
+    if own:
+        lines.append(f"  with their own slice conventions (manifest columns): {own}")
     return "\n".join(lines), problems
