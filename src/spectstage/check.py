@@ -61,7 +61,13 @@ def _check_dicom(files: list[Path]) -> None:
     from pydicom.pixels import get_decoder
 
     from spectstage.io.dicom import find_series, frames_are_slices
-    from spectstage.io.dicom_header import geometry, pixel_spacing, rescale, slice_step
+    from spectstage.io.dicom_header import (
+        geometry,
+        image_size,
+        pixel_spacing,
+        rescale,
+        slice_step,
+    )
 
     series, _ = find_series(files)
     header = series.headers[0]
@@ -86,8 +92,8 @@ def _check_dicom(files: list[Path]) -> None:
         )
     if not syntax.is_compressed:  # a truncated file is shorter than its pixel data
         for f, h in zip(series.files, series.headers, strict=True):
-            frames = int(getattr(h, "NumberOfFrames", 1) or 1)
-            expected = int(h.Rows) * int(h.Columns) * frames * int(h.BitsAllocated) // 8
+            rows, columns, frames, bits = image_size(h, f)
+            expected = rows * columns * frames * bits // 8
             if f.stat().st_size < expected:
                 raise InputError(
                     f"{f}: truncated ({f.stat().st_size} bytes, pixel data alone needs {expected})"

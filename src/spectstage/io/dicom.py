@@ -15,7 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from spectstage.errors import InputError
-from spectstage.io.dicom_header import geometry, pixel_spacing, rescale, slice_step
+from spectstage.io.dicom_header import (
+    geometry,
+    pixel_spacing,
+    positive_int,
+    rescale,
+    slice_step,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +50,7 @@ class Series:
     def describe(self, with_file: bool = True) -> str:
         h = self.headers[0]
         kind = "\\".join(getattr(h, "ImageType", []) or ["?"])
-        n = int(getattr(h, "NumberOfFrames", 1) or 1)
+        n = h.get("NumberOfFrames") or 1
         modality = getattr(h, "Modality", "?")
         text = f"modality {modality}, type {kind}, {len(self.files)} file(s), {n} frame(s)"
         return f"{text}, first file {self.files[0].name}" if with_file else text
@@ -52,15 +58,20 @@ class Series:
 
 def _read_header(path: Path):
     import pydicom
-    from pydicom.errors import InvalidDicomError
 
     try:
-        return pydicom.dcmread(path, stop_before_pixels=True)
-    except (InvalidDicomError, OSError, ValueError, EOFError) as err:
+        header = pydicom.dcmread(path, stop_before_pixels=True)
+    except Exception as err:  # InvalidDicomError, OSError, EOFError, struct.error, ...
         raise InputError(
             f"{path}: not a readable DICOM file, nor a supported format "
             f"(.nii, .nii.gz, .png, .jpg, .tif) ({err})"
         ) from err
+    try:  # pydicom parses values (and sequences) lazily: a damaged header fails here, once
+        for _ in header.iterall():
+            pass
+    except Exception as err:  # pydicom raises many types for damaged values
+        raise InputError(f"{path}: damaged DICOM header ({type(err).__name__}: {err})") from err
+    return header
 
 
 def _classify(series: Series) -> str:
@@ -72,7 +83,7 @@ def _classify(series: Series) -> str:
     image_type = [str(v).upper() for v in (getattr(h, "ImageType", None) or [])]
     if len(image_type) > 2 and image_type[2] in NON_VOLUME_NM_TYPES:
         return f"NM image type {image_type[2]}, not a reconstructed tomographic volume"
-    frames = int(getattr(h, "NumberOfFrames", 1) or 1)
+    frames = positive_int(h, "NumberOfFrames", series.files[0], default=1)
     if len(series.files) == 1 and frames < 2:
         return "a single planar image, not a volume"
     if len(series.files) > 1 and frames > 1:
@@ -107,7 +118,11 @@ def _pixels(ds, path: Path) -> np.ndarray:
         arr = ds.pixel_array.astype(np.float32)  # signed/unsigned per PixelRepresentation
     except Exception as err:  # pydicom raises several types for missing decoders/truncation
         raise InputError(f"{path}: cannot decode pixel data ({err})") from err
-    return arr * np.float32(slope) + np.float32(intercept)
+    with np.errstate(over="ignore", invalid="ignore"):
+        counts = arr * np.float32(slope) + np.float32(intercept)
+    if not np.isfinite(counts).all():
+        raise InputError(f"{path}: RescaleSlope {slope} / RescaleIntercept {intercept} overflow")
+    return counts
 
 
 def _affine(row: np.ndarray, col: np.ndarray, normal: np.ndarray, spacing, origin) -> np.ndarray:

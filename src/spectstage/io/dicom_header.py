@@ -100,3 +100,25 @@ def rescale(ds, path: Path) -> tuple[float, float]:
     if slope == 0:
         raise InputError(f"{path}: RescaleSlope is 0: every voxel would be {intercept}")
     return slope, intercept
+
+
+def image_size(h, path: Path) -> tuple[int, int, int, int]:
+    """(rows, columns, frames, bits allocated), each a positive integer, else InputError."""
+    values = []
+    for key, default in (("Rows", None), ("Columns", None), ("NumberOfFrames", 1)):
+        values.append(positive_int(h, key, path, default))
+    bits = positive_int(h, "BitsAllocated", path, None)
+    return values[0], values[1], values[2], bits
+
+
+def positive_int(h, key: str, path: Path, default: int | None) -> int:
+    value = h.get(key)
+    if value in (None, "") and default is not None:
+        return default
+    try:
+        number = int(value)
+    except (TypeError, ValueError) as err:
+        raise InputError(f"{path}: {key} missing or not an integer ({value!r})") from err
+    if number <= 0:
+        raise InputError(f"{path}: {key} must be positive, got {number}")
+    return number
