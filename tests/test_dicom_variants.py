@@ -108,6 +108,20 @@ def test_ignoring_the_spacing_sign_would_flip_superior_inferior(tmp_path):
     assert height_above_centre(scan.data, scan.affine) < 0 < height_above_centre(volume, affine)
 
 
+def test_frames_are_stacked_by_slice_vector(tmp_path):
+    """NM multi-frame numbers each frame's slice in SliceVector: frames stored out of order
+    (with their slice numbers) read back as the true volume."""
+    volume, affine = truth_volume()
+    path = tmp_path / "NM00001"
+    writers.write_dicom_multiframe(volume, affine, path, PHI, writers.GE_VARIANT)
+    ds = pydicom.dcmread(path)
+    shuffle = np.random.default_rng(2).permutation(int(ds.NumberOfFrames))
+    ds.PixelData = np.ascontiguousarray(ds.pixel_array[shuffle]).tobytes()
+    ds.SliceVector = [int(k) + 1 for k in shuffle]
+    ds.save_as(path)
+    assert_matches_truth(load_scan(tmp_path, CONV), volume, affine)
+
+
 def edited(tmp_path: Path, variant: DicomVariant, **changes) -> Path:
     volume, affine = truth_volume()
     write(variant, volume, affine, tmp_path)
@@ -139,6 +153,7 @@ SERIES = DicomVariant("series", "top_level")
         ),
         (MULTIFRAME_BOTH, {"ImagePositionPatient": [0, 0, 50]}, "differ between the top level"),
         (MULTIFRAME_BOTH, {"NumberOfSlices": 3}, "9 frames but 3 slices"),
+        (MULTIFRAME_BOTH, {"SliceVector": [1] * 9}, "SliceVector does not number"),
         (MULTIFRAME_BOTH, {"PixelSpacing": None}, "no PixelSpacing"),
         (MULTIFRAME_BOTH, {"PixelSpacing": [0, 2]}, "PixelSpacing must be positive"),
         (

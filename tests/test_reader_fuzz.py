@@ -36,7 +36,7 @@ DICOM_KEYS = (
     "ImageOrientationPatient", "ImagePositionPatient", "PixelSpacing", "SpacingBetweenSlices",
     "SliceThickness", "RescaleSlope", "RescaleIntercept", "NumberOfFrames", "NumberOfSlices",
     "Rows", "Columns", "BitsAllocated", "PixelRepresentation", "ImageType", "Modality",
-    "SOPClassUID", "DetectorInformationSequence", "PatientAge", "PatientBirthDate",
+    "SOPClassUID", "DetectorInformationSequence", "PatientAge", "PatientBirthDate", "SliceVector",
 )  # fmt: skip
 NUMBER = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True, width=32), st.integers(-(2**31), 2**31)

@@ -60,7 +60,7 @@ def _check_slices(files: list[Path], where: Path) -> None:
 def _check_dicom(files: list[Path]) -> None:
     from pydicom.pixels import get_decoder
 
-    from spectstage.io.dicom import find_series, frames_are_slices
+    from spectstage.io.dicom import find_series, frames_are_slices, slice_order
     from spectstage.io.dicom_header import (
         geometry,
         image_size,
@@ -78,6 +78,7 @@ def _check_dicom(files: list[Path]) -> None:
     if len(series.files) == 1:
         frames_are_slices(header, series.files[0])
         slice_step(header, series.files[0])
+        slice_order(header, image_size(header, series.files[0])[2], series.files[0])
     syntax = header.file_meta.TransferSyntaxUID
     try:
         decoder = get_decoder(syntax)

@@ -149,6 +149,23 @@ def frames_are_slices(ds, path: Path) -> None:
         )
 
 
+def slice_order(ds, n_frames: int, path: Path) -> np.ndarray:
+    """Frame indices in slice order: SliceVector gives each frame's slice (1-based,
+    DICOM PS3.3 C.8.4.8); absent means the frames are in slice order already."""
+    vector = ds.get("SliceVector")
+    if vector in (None, ""):
+        return np.arange(n_frames)
+    try:
+        numbers = np.array([int(v) for v in np.atleast_1d(vector)])
+    except (TypeError, ValueError) as err:
+        raise InputError(f"{path}: SliceVector is not a list of integers") from err
+    if sorted(numbers.tolist()) != list(range(1, n_frames + 1)):
+        raise InputError(
+            f"{path}: SliceVector does not number the {n_frames} frames 1..{n_frames} once each"
+        )
+    return np.argsort(numbers)
+
+
 def _read_multiframe(path: Path):
     import pydicom
 
@@ -160,6 +177,7 @@ def _read_multiframe(path: Path):
     frames = _pixels(ds, path)  # (frame, row, col)
     if frames.ndim != 3:
         raise InputError(f"{path}: expected frames x rows x columns, got shape {frames.shape}")
+    frames = frames[slice_order(ds, len(frames), path)]
     affine = _affine(row, col, np.cross(row, col), (dc, dr, dz), origin)
     return frames.transpose(2, 1, 0), affine, ds
 
