@@ -156,3 +156,12 @@ def test_unknown_column_is_refused_naming_it(mixed, tmp_path):
 
 def test_formats_agree_with_the_readers():
     assert inputs.FORMATS == FORMATS
+
+
+def test_check_refuses_an_unknown_column_with_exit_code_2(mixed, tmp_path):
+    manifest = write_manifest(mixed, tmp_path, image_lft="patient_left")
+    settings = json.dumps({"manifest": str(manifest), "slices": CONFIG_SLICES})
+    args = [sys.executable, "-m", "spectstage", "check", "--settings", settings]
+    proc = run(args, tmp_path, check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "unknown column(s) ['image_lft']" in proc.stderr
