@@ -23,7 +23,7 @@ USABLE_FORMS = [f for f in writers.NIFTI_FORMS if f != "none"]
 ORIENTATIONS = ("RAS", "LAS", "LPS", "PIR")  # LAS and PIR are left-handed: qfac -1
 
 
-@pytest.mark.parametrize(("form", "axcodes"), itertools.product(USABLE_FORMS, ORIENTATIONS))
+@pytest.mark.parametrize(("form", "axcodes"), list(itertools.product(USABLE_FORMS, ORIENTATIONS)))
 def test_nifti_form_matches_truth(tmp_path, form, axcodes):
     volume, affine = truth_volume()
     path = tmp_path / "scan.nii.gz"
