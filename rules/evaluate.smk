@@ -19,8 +19,7 @@ rule evaluate:
     conda:
         ENV
     params:
-        # The whole config (but compute resources): recorded in provenance.json.
-        settings=settings(*(key for key in config if key != "resources")),
+        settings=settings("evaluate"),
         code=source_hash("evaluate"),
     shell:
         "spectstage evaluate --settings {params.settings:q} --predictions {input.predictions:q}"

@@ -16,7 +16,7 @@ for batch, batch_scans in BATCHES.items():
             ENV
         params:
             batch=batch,
-            settings=settings(*INPUT_KEYS, "slices", "ingest.batches"),
+            settings=settings("check"),
             code=source_hash("check"),
         shell:
             "spectstage check --batch {params.batch} --settings {params.settings:q}"
@@ -39,7 +39,7 @@ for batch, batch_scans in BATCHES.items():
         threads: 1
         params:
             batch=batch,
-            settings=settings(*INPUT_KEYS, "slices", "ingest"),
+            settings=settings("ingest"),
             # Per-scan slice conventions from the manifest: a changed cell re-runs the batch.
             scan_slices=inputs.slice_overrides_text(batch_scans),
             code=source_hash("ingest"),
@@ -52,14 +52,15 @@ rule cohort_table:
     input:
         [f"results/volumes/{file_stem(s.scan_id)}.json" for s in SCANS],
     output:
-        "results/cohort.csv",
+        cohort="results/cohort.csv",
+        excluded="results/excluded.csv",  # config `exclude`, with the reasons
     log:
         "results/logs/cohort.log",
     conda:
         ENV
     params:
-        settings=settings(*INPUT_KEYS),
+        settings=settings("cohort"),
         code=source_hash("cohort"),
     shell:
         "spectstage cohort --settings {params.settings:q} --volumes-dir results/volumes"
-        " --out {output:q} 2> {log:q}"
+        " --out {output.cohort:q} --excluded {output.excluded:q} 2> {log:q}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,52 @@ def test_shipped_config_is_valid_and_states_every_key():
     shipped = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     config.validate(shipped)
     assert _keys(shipped) == _keys(config.validate({}))
+
+
+def test_shipped_config_repeats_the_schema_defaults_exactly():
+    """Defaults live in the schema; config/config.yaml repeats them to document them."""
+    shipped = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    assert shipped == config.validate({})
+
+
+def test_each_command_reads_only_the_keys_its_rule_passes():
+    strict = config.load(settings=config.settings_for(config.validate({}), "augment"))
+    assert strict["train"]["crop"]["voxel_mm"] == 4 and strict["augment"]["copies"] >= 1
+    with pytest.raises(config.UndeclaredSetting, match=r"'train\.lr' was read but not passed"):
+        strict["train"]["lr"]
+    with pytest.raises(config.UndeclaredSetting, match="'folds'"):
+        strict["folds"]
+    with pytest.raises(config.UndeclaredSetting):
+        strict.get("evaluate")  # no silent default through .get either
+    assert set(strict) == {*config.INPUT_KEYS, "augment", "train"}
+    stages = strict["stages"]
+    stages.append(99)  # a copy: the view stays read-only
+    assert 99 not in strict["stages"]
+
+
+def test_a_section_and_a_part_of_it_open_the_whole_section():
+    both = json.dumps({"train": config.validate({})["train"], "train.crop": {"voxel_mm": 4}})
+    assert config.load(settings=both)["train"]["lr"] > 0
+
+
+def test_malformed_settings_are_a_clear_error():
+    with pytest.raises(InputError, match="--settings: not valid JSON"):
+        config.load(settings="{raw_dir: x")
+    with pytest.raises(InputError, match="expected a JSON object"):
+        config.load(settings="[1, 2]")
+
+
+def test_evaluate_is_passed_every_key_but_compute_resources():
+    keys = set(config.COMMAND_KEYS["evaluate"])
+    assert keys == set(config.schema()["properties"]) - {"resources"}
+
+
+def test_a_config_file_gives_the_whole_configuration(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("train: {epochs: 3}\n")
+    cfg = config.load(path, '{"train": {"lr": 0.1}}')  # an override keeps the file's keys
+    assert cfg["train"]["epochs"] == 3 and cfg["train"]["lr"] == 0.1
+    assert cfg["folds"]["k"] == 5
 
 
 def test_demo_config_is_valid():
@@ -58,3 +105,13 @@ def test_settings_override_file(tmp_path):
     cfg = config.load(path, '{"raw_dir": "b"}')
     assert cfg["raw_dir"] == "b" and cfg["slices"]["colormap"] == "gray"
     assert cfg["slices"]["pixel_mm"] == 2.0
+
+
+def test_slice_conventions_and_demo_options_take_the_schema_defaults():
+    from spectstage.cli import parser
+    from spectstage.io.slices import SliceConventions
+
+    slices = config.validate({})["slices"]
+    assert SliceConventions() == SliceConventions.from_config(slices)
+    demo = parser().parse_args(["demo-data", "--out", "x"])
+    assert (demo.image_left, demo.colormap) == (slices["image_left"], slices["colormap"])

@@ -16,14 +16,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import run
+from conftest import rule_settings, run
 from marked_volume import MARKER_COUNTS, marker_ras, truth_volume
 from spectstage import inputs
-from spectstage.config import validate
+from spectstage.config import load, validate
 from spectstage.demo import writers
 from spectstage.errors import InputError
 from spectstage.inputs import discover
-from spectstage.io import FORMATS, load_scan
+from spectstage.io import load_scan
 from spectstage.io.slices import SliceConventions
 
 STACK_SHAPE = (12, 40, 40)
@@ -96,7 +96,9 @@ def test_ingest_reads_each_scan_with_its_own_conventions(mixed, monkeypatch):
         raise InputError("stop after reading")
 
     monkeypatch.setattr(ingest, "load_scan", fake_load)
-    cfg = config(mixed / "manifest.csv")
+    # The settings ingest gets from its rule: a strict view of the keys it declares.
+    manifest = str(mixed / "manifest.csv")
+    cfg = load(settings=rule_settings("ingest", manifest=manifest, slices=CONFIG_SLICES))
     for scan_input in discover(cfg):
         with pytest.raises(InputError, match="stop after reading"):
             ingest.ingest_scan(scan_input, cfg, tmpl=None)
@@ -104,7 +106,7 @@ def test_ingest_reads_each_scan_with_its_own_conventions(mixed, monkeypatch):
 
 
 def test_check_counts_scans_with_their_own_conventions(mixed, tmp_path):
-    settings = json.dumps({"manifest": str(mixed / "manifest.csv"), "slices": CONFIG_SLICES})
+    settings = rule_settings("check", manifest=str(mixed / "manifest.csv"), slices=CONFIG_SLICES)
     proc = run([sys.executable, "-m", "spectstage", "check", "--settings", settings], tmp_path)
     assert "format slices: 4" in proc.stdout
     assert "with their own slice conventions (manifest columns): 3" in proc.stdout
@@ -154,13 +156,9 @@ def test_unknown_column_is_refused_naming_it(mixed, tmp_path):
         discover(config(manifest))
 
 
-def test_formats_agree_with_the_readers():
-    assert inputs.FORMATS == FORMATS
-
-
 def test_check_refuses_an_unknown_column_with_exit_code_2(mixed, tmp_path):
     manifest = write_manifest(mixed, tmp_path, image_lft="patient_left")
-    settings = json.dumps({"manifest": str(manifest), "slices": CONFIG_SLICES})
+    settings = rule_settings("check", manifest=str(manifest), slices=CONFIG_SLICES)
     args = [sys.executable, "-m", "spectstage", "check", "--settings", settings]
     proc = run(args, tmp_path, check=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr

@@ -101,7 +101,8 @@ def test_failing_job_is_reported_with_its_slurm_log(slurm_run, tmp_path):
     work = copy_run(slurm_run, tmp_path)
     # No CUDA behind the fake GPU: asking for it makes the training job fail.
     args = tiny_config(Path("raw"), work, train={"epochs": 2, "batch_size": 8, "device": "cuda"})
-    out = snakemake(work, *PROFILE, "--retries", "0", *args, check=False)
+    target = "results/models/fold_0/model.pt"  # one failing job shows it; two cost twice
+    out = snakemake(work, target, *PROFILE, "--retries", "0", *args, check=False)
     text = out.stdout + out.stderr
     assert out.returncode != 0
     assert re.search(r"\.snakemake/slurm_logs/rule_train_fold/\d+/\d+\.log", text), text[-3000:]
@@ -112,8 +113,13 @@ def test_failing_job_is_reported_with_its_slurm_log(slurm_run, tmp_path):
 
 def test_cancelled_training_resumes_from_its_checkpoint(slurm_run, tmp_path):
     work = copy_run(slurm_run, tmp_path)
-    args = tiny_config(Path("raw"), work, train={"epochs": 300, "patience": 300, "batch_size": 8})
-    cmd = [str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), *PROFILE, "--retries", "0", *args]
+    epochs = 100  # enough to cancel mid-training: the cancel lands a second after a checkpoint
+    args = tiny_config(
+        Path("raw"), work, train={"epochs": epochs, "patience": epochs, "batch_size": 8}
+    )
+    target = "results/models/fold_0/history.csv"  # fold 0 only: fold 1 would just add time
+    snakefile = ["-s", str(REPO / "Snakefile")]
+    cmd = [str(BIN / "snakemake"), target, *snakefile, *PROFILE, "--retries", "0", *args]
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
     first = subprocess.Popen(
         cmd, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -131,9 +137,9 @@ def test_cancelled_training_resumes_from_its_checkpoint(slurm_run, tmp_path):
     import torch
 
     stopped = torch.load(checkpoint, weights_only=True)["state"]["epoch"]
-    assert 1 <= stopped < 300
-    snakemake(work, *PROFILE, *args)
+    assert 1 <= stopped < epochs
+    snakemake(work, target, *PROFILE, *args)
     log = (work / "results" / "logs" / "train" / "fold_0.log").read_text()
     assert f"resuming after epoch {stopped}" in log
     history = pd.read_csv(work / "results" / "models" / "fold_0" / "history.csv")
-    assert list(history["epoch"]) == list(range(1, 301))
+    assert list(history["epoch"]) == list(range(1, epochs + 1))

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from spectstage import torchfiles
 from spectstage.atomic import atomic_path
 from spectstage.cohort import read_table
 from spectstage.config import stage_labels
@@ -174,8 +175,7 @@ def write_shard(folds_csv: Path, cohort_csv: Path, fold: int, out_dir: Path, cfg
     folds, cohort = read_folds(folds_csv), read_table(cohort_csv)
     torch.set_num_threads(1)  # one job per fold runs in parallel with the others
     shard, samples = build_shard(folds, cohort, fold, cfg)
-    with atomic_path(out_dir / "train_shard.pt") as tmp:
-        torch.save(shard, tmp)
+    torchfiles.save(shard, out_dir / "train_shard.pt")
     with atomic_path(out_dir / "samples.csv") as tmp:
         samples.to_csv(tmp, index=False)
     return len(samples)

@@ -1,7 +1,9 @@
 """`spectstage` command line: one sub-command per pipeline stage.
 
 Heavy libraries are imported inside each command, so `spectstage --help` is instant and
-ingest never imports torch. Bad input raises InputError: printed, exit code 2.
+ingest never imports torch. Bad input (InputError) or an unwritable output (OutputError)
+is printed as a message, exit code 2. With pseudonymisation on, every line a command
+prints or logs goes through one redactor.
 """
 
 from __future__ import annotations
@@ -9,30 +11,49 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from spectstage.errors import InputError
+from spectstage import config
+from spectstage.errors import InputError, ReportedError
 
 log = logging.getLogger("spectstage")
-_redact = str  # replaced by a Redactor when pseudonymisation is on
 
 
-def _config(args: argparse.Namespace) -> dict:
+@dataclass
+class Output:
+    """What a command prints goes through `redact`: the identity until the config turns
+    pseudonymisation on, then a Redactor over the cohort's original IDs."""
+
+    redact: Callable[[str], str] = str
+
+    def print(self, text: str, err: bool = False) -> None:
+        print(self.redact(text), file=sys.stderr if err else sys.stdout)
+
+
+def _config(args: argparse.Namespace, out: Output):
     """The validated config; with pseudonymise on, every log line and error is redacted."""
-    global _redact
-    from spectstage import config
-    from spectstage.deid import redactor_for
-
     cfg = config.load(args.config, args.settings)
-    redactor = redactor_for(cfg)
-    if redactor is not None:
+    if cfg["pseudonymise"]:
+        redactor = _redactor(cfg)
         for handler in logging.getLogger().handlers:
             handler.addFilter(redactor)
-        _redact = redactor
+        out.redact = redactor
     return cfg
 
 
-def cmd_demo_data(args: argparse.Namespace) -> None:
+def _redactor(cfg):
+    """A redactor over the original IDs of every scan the input lists (even unusable ones)."""
+    from spectstage.deid import Redactor
+    from spectstage.inputs import discover_all
+
+    kept, excluded = discover_all(cfg, problems=[], pseudonymise=False)
+    originals = kept + [scan for scan, _ in excluded]
+    return Redactor([s.patient_id for s in originals] + [s.scan_id for s in originals])
+
+
+def cmd_demo_data(args: argparse.Namespace, out: Output) -> None:
     from spectstage.demo.cohort import generate
     from spectstage.io.slices import SliceConventions
 
@@ -41,39 +62,39 @@ def cmd_demo_data(args: argparse.Namespace) -> None:
     manifest = generate(
         args.out, args.format, per_stage, seed=args.seed, conv=conv, workers=args.workers
     )
-    print(f"demo cohort: {sum(per_stage)} patients in {args.out} (manifest {manifest})")
+    out.print(f"demo cohort: {sum(per_stage)} patients in {args.out} (manifest {manifest})")
 
 
-def cmd_ingest(args: argparse.Namespace) -> None:
+def cmd_ingest(args: argparse.Namespace, out: Output) -> None:
     from spectstage.ingest import run_batch
 
-    done = run_batch(_config(args), args.batch, args.out_dir, args.qc_dir)
-    print(f"ingested {len(done)} scan(s) of batch {args.batch} into {args.out_dir}")
+    done = run_batch(_config(args, out), args.batch, args.out_dir, args.qc_dir)
+    out.print(f"ingested {len(done)} scan(s) of batch {args.batch} into {args.out_dir}")
 
 
-def cmd_check(args: argparse.Namespace) -> None:
+def cmd_check(args: argparse.Namespace, out: Output) -> None:
     from spectstage.atomic import write_text
     from spectstage.check import check
 
-    summary, problems = check(_config(args), args.batch)
-    print(_redact(summary))
+    summary, problems = check(_config(args, out), args.batch)
+    out.print(summary)
     if problems:
-        listing = "\n  ".join(_redact(p) for p in problems)
+        listing = "\n  ".join(problems)
         raise InputError(f"{len(problems)} problem(s):\n  {listing}")
     if args.out:
         write_text(args.out, summary + "\nno problems found\n")
-    print("no problems found")
+    out.print("no problems found")
 
 
-def cmd_pseudonyms(args: argparse.Namespace) -> None:
+def cmd_pseudonyms(args: argparse.Namespace, out: Output) -> None:
     import pandas as pd
 
     from spectstage.atomic import atomic_path
     from spectstage.deid import pseudonym
     from spectstage.inputs import discover
 
-    cfg = _config(args)
-    scans = discover({**cfg, "pseudonymise": False})
+    cfg = _config(args, out)
+    scans = discover(cfg, pseudonymise=False)
     table = pd.DataFrame(
         [
             {
@@ -87,37 +108,39 @@ def cmd_pseudonyms(args: argparse.Namespace) -> None:
     )
     with atomic_path(args.out) as tmp:
         table.to_csv(tmp, index=False)
-    print(
+    out.print(
         f"{args.out}: {len(table)} scan(s). "
         "It links pseudonyms to patients: keep it out of results/."
     )
 
 
-def cmd_cohort(args: argparse.Namespace) -> None:
+def cmd_cohort(args: argparse.Namespace, out: Output) -> None:
     from spectstage.cohort import write_cohort
 
-    n = write_cohort(_config(args), args.volumes_dir, args.out)
-    print(f"{args.out}: {n} scan(s)")
+    n = write_cohort(_config(args, out), args.volumes_dir, args.out, args.excluded)
+    out.print(f"{args.out}: {n} scan(s)")
 
 
-def cmd_folds(args: argparse.Namespace) -> None:
+def cmd_folds(args: argparse.Namespace, out: Output) -> None:
     from spectstage.folds import write_folds
 
-    folds = write_folds(args.cohort, args.out, _config(args))
-    print(f"{args.out}: {folds['fold'].nunique()} folds, {folds['patient_id'].nunique()} patients")
+    folds = write_folds(args.cohort, args.out, _config(args, out))
+    out.print(
+        f"{args.out}: {folds['fold'].nunique()} folds, {folds['patient_id'].nunique()} patients"
+    )
 
 
-def cmd_augment(args: argparse.Namespace) -> None:
+def cmd_augment(args: argparse.Namespace, out: Output) -> None:
     from spectstage.augment import write_shard
 
-    n = write_shard(args.folds, args.cohort, args.fold, args.out_dir, _config(args))
-    print(f"fold {args.fold}: {n} training samples in {args.out_dir}")
+    n = write_shard(args.folds, args.cohort, args.fold, args.out_dir, _config(args, out))
+    out.print(f"fold {args.fold}: {n} training samples in {args.out_dir}")
 
 
-def cmd_train(args: argparse.Namespace) -> None:
+def cmd_train(args: argparse.Namespace, out: Output) -> None:
     from spectstage.train import train_fold
 
-    cfg = _config(args)
+    cfg = _config(args, out)
     meta = train_fold(
         args.folds,
         args.cohort,
@@ -128,23 +151,23 @@ def cmd_train(args: argparse.Namespace) -> None:
         cfg,
         args.threads or cfg["train"]["threads"],
     )
-    print(
+    out.print(
         f"fold {args.fold}: best epoch {meta['best_epoch']}, "
         f"validation loss {meta['val_loss']:.3f}, "
         f"balanced accuracy {meta['val_balanced_accuracy']:.3f} (monitored: {meta['monitor']})"
     )
 
 
-def cmd_evaluate(args: argparse.Namespace) -> None:
+def cmd_evaluate(args: argparse.Namespace, out: Output) -> None:
     from spectstage.evaluate import evaluate
     from spectstage.provenance import write_provenance
 
-    cfg = _config(args)
+    cfg = _config(args, out)
     metrics = evaluate(args.predictions, args.folds, args.cohort, args.out_dir, cfg)
     write_provenance(args.out_dir / "provenance.json", cfg)
     for name, result in metrics.items():
         pooled = result["pooled"]
-        print(
+        out.print(
             f"{name:13s} balanced accuracy {pooled['balanced_accuracy']:.3f}  "
             f"QWK {pooled['quadratic_weighted_kappa']:.3f}  macro-F1 {pooled['macro_f1']:.3f}"
         )
@@ -172,16 +195,24 @@ def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="spectstage", description=__doc__.splitlines()[0])
     ap.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = ap.add_subparsers(dest="command", required=True)
+    _add_input_commands(sub)
+    _add_model_commands(sub)
+    return ap
 
+
+def _add_input_commands(sub) -> None:
+    """Commands from raw files to the cohort table."""
     p = sub.add_parser("demo-data", help="generate the synthetic demo cohort")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--format", choices=["png", "dicom", "nifti", "mixed"], default="mixed")
     p.add_argument("--per-stage", default="50,50,50,15", help="patients per stage, comma-separated")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
-        "--image-left", choices=["patient_right", "patient_left"], default="patient_right"
+        "--image-left",
+        choices=["patient_right", "patient_left"],
+        default=config.default("slices", "image_left"),
     )
-    p.add_argument("--colormap", default="hot")
+    p.add_argument("--colormap", default=config.default("slices", "colormap"))
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     p.set_defaults(func=cmd_demo_data)
 
@@ -207,8 +238,12 @@ def parser() -> argparse.ArgumentParser:
     _add_config_options(p)
     p.add_argument("--volumes-dir", type=Path, default=Path("results/volumes"))
     p.add_argument("--out", type=Path, default=Path("results/cohort.csv"))
+    p.add_argument("--excluded", type=Path, default=Path("results/excluded.csv"))
     p.set_defaults(func=cmd_cohort)
 
+
+def _add_model_commands(sub) -> None:
+    """Commands from the cohort table to the metrics."""
     p = sub.add_parser("folds", help="patient-grouped stratified folds -> results/folds.csv")
     _add_config_options(p)
     p.add_argument("--cohort", type=Path, default=Path("results/cohort.csv"))
@@ -236,7 +271,6 @@ def parser() -> argparse.ArgumentParser:
     _add_tables(p)
     p.add_argument("--out-dir", type=Path, default=Path("results"))
     p.set_defaults(func=cmd_evaluate)
-    return ap
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -246,16 +280,17 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.captureWarnings(True)  # warnings go through the (redacting) log handlers
+    out = Output()
     try:
-        args.func(args)
-    except InputError as err:
-        print(_redact(f"spectstage {args.command}: error: {err}"), file=sys.stderr)
+        args.func(args, out)
+    except ReportedError as err:
+        out.print(f"spectstage {args.command}: error: {err}", err=True)
         return 2
     except Exception:
         # A bug, not bad input: print the traceback, redacted like every other line.
         import traceback
 
-        print(_redact(traceback.format_exc()), file=sys.stderr)
+        out.print(traceback.format_exc(), err=True)
         return 1
     return 0
 

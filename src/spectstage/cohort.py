@@ -7,7 +7,7 @@ from pathlib import Path
 
 from spectstage.atomic import atomic_path
 from spectstage.errors import InputError
-from spectstage.inputs import discover, file_stem
+from spectstage.inputs import discover, discover_all, file_stem
 
 ID_COLUMNS = {"stage": str, "patient_id": str, "scan_id": str}
 
@@ -47,10 +47,19 @@ def cohort_rows(cfg: dict, volumes_dir: Path) -> list[dict]:
     return rows
 
 
-def write_cohort(cfg: dict, volumes_dir: Path, out: Path) -> int:
+def write_cohort(cfg: dict, volumes_dir: Path, out: Path, excluded_out: Path) -> int:
+    """results/cohort.csv, and results/excluded.csv: the scans `exclude` left out, with
+    their reasons (pseudonymised IDs when pseudonymisation is on)."""
     import pandas as pd
 
     rows = cohort_rows(cfg, volumes_dir)
     with atomic_path(out) as tmp:
         pd.DataFrame(rows).to_csv(tmp, index=False)
+    excluded = [
+        {"patient_id": s.patient_id, "scan_id": s.scan_id, "stage": s.stage, "reason": reason}
+        for s, reason in discover_all(cfg)[1]
+    ]
+    with atomic_path(excluded_out) as tmp:
+        table = pd.DataFrame(excluded, columns=["patient_id", "scan_id", "stage", "reason"])
+        table.to_csv(tmp, index=False)
     return len(rows)

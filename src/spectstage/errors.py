@@ -1,5 +1,14 @@
-"""The one exception type for bad input: the CLI prints it and exits non-zero."""
+"""Errors the CLI reports as a message (no traceback) with a non-zero exit code."""
 
 
-class InputError(ValueError):
-    """Input the pipeline cannot use; the message names the file and what is wrong."""
+class ReportedError(Exception):
+    """A problem the user can fix; the message names the file and what is wrong."""
+
+
+class InputError(ReportedError, ValueError):
+    """Input the pipeline cannot use."""
+
+
+class OutputError(ReportedError, OSError):
+    """An output could not be written (disk full, read-only, no permission); nothing
+    partial was left."""

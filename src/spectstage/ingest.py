@@ -16,7 +16,7 @@ import numpy as np
 from spectstage import __version__
 from spectstage.atomic import atomic_path, write_text
 from spectstage.errors import InputError
-from spectstage.inputs import ScanInput, batches, discover, file_stem
+from spectstage.inputs import ScanInput, batches, discover, exclude_hint, file_stem
 from spectstage.io import input_files, load_scan
 from spectstage.preprocess import reference, register, resample
 from spectstage.qc import flags, montage, write_montage
@@ -120,7 +120,10 @@ def run_batch(cfg: dict, batch: int, out_dir: Path, qc_dir: Path) -> list[str]:
     items = batches(discover(cfg), cfg["ingest"]["batches"]).get(batch, [])
     tmpl = load_template()
     for item in tqdm(items, desc=f"ingest batch {batch}", unit="scan", disable=None):
-        volume, sidecar = ingest_scan(item, cfg, tmpl)
+        try:
+            volume, sidecar = ingest_scan(item, cfg, tmpl)
+        except InputError as err:
+            raise InputError(f"{err}\n  {exclude_hint(item.scan_id)}") from err
         write_volume(volume, sidecar, tmpl, out_dir, qc_dir)
         log.info(
             "%s: %s, correlation %.3f",

@@ -11,11 +11,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from spectstage.config import stage_labels
+from spectstage.deid import pseudonym
 from spectstage.errors import InputError
+from spectstage.io import FORMATS, NIFTI_SUFFIXES
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +28,6 @@ MANIFEST_COLUMNS = ("patient_id", "stage", "path")
 # (a multi-site cohort mixes radiological and neurological, hot and grey stacks).
 SLICE_COLUMNS = ("colormap", "image_left", "order", "pixel_mm", "slice_mm")
 OPTIONAL_COLUMNS = ("scan_id", "format", *SLICE_COLUMNS)
-FORMATS = ("dicom", "nifti", "slices")  # as spectstage.io.FORMATS (not imported: no numpy here)
-NIFTI_SUFFIXES = (".nii.gz", ".nii")
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -216,12 +217,23 @@ def _duplicates(scans: list[ScanInput], problems: list[str]) -> None:
         seen[s.scan_id], by_path[s.path], stems[file_stem(s.scan_id).lower()] = s, s, s
 
 
-def discover(cfg: dict, problems: list[str] | None = None) -> list[ScanInput]:
-    """All scans of the configured input, sorted by scan ID.
+def discover(
+    cfg: Mapping, problems: list[str] | None = None, pseudonymise: bool | None = None
+) -> list[ScanInput]:
+    """The scans to process (all of the configured input but the excluded ones), sorted
+    by scan ID.
 
     Without `problems`, any problem raises one InputError listing them all; with a list,
     problems are appended to it (for `spectstage check`) and the usable scans returned.
+    `pseudonymise` overrides the config's (False: the original IDs, for the redactor).
     """
+    return discover_all(cfg, problems, pseudonymise)[0]
+
+
+def discover_all(
+    cfg: Mapping, problems: list[str] | None = None, pseudonymise: bool | None = None
+) -> tuple[list[ScanInput], list[tuple[ScanInput, str]]]:
+    """(scans to process, [(excluded scan, reason)]), both sorted by scan ID."""
     own = problems is None
     problems = [] if own else problems
     stages = stage_labels(cfg)
@@ -233,16 +245,49 @@ def discover(cfg: dict, problems: list[str] | None = None) -> list[ScanInput]:
         problems.append(f"no scans found in {cfg['manifest'] or cfg['raw_dir']}")
     _duplicates(scans, problems)
     _trackable(scans, problems)
+    if pseudonymise is None:
+        pseudonymise = cfg["pseudonymise"]
+    kept, excluded = _exclusions(scans, cfg["exclude"], pseudonymise, problems)
     if own and problems:
         raise InputError("\n  ".join([f"{len(problems)} problem(s) with the input:", *problems]))
-    if cfg.get("pseudonymise"):
-        from spectstage.deid import pseudonym
+    if pseudonymise:
+        kept = [_pseudonymised(s) for s in kept]
+        excluded = [(_pseudonymised(s), reason) for s, reason in excluded]
+    return sorted(kept, key=lambda s: s.scan_id), sorted(excluded, key=lambda e: e[0].scan_id)
 
-        scans = [
-            replace(s, patient_id=pseudonym(s.patient_id), scan_id=pseudonym(s.scan_id))
-            for s in scans
-        ]
-    return sorted(scans, key=lambda s: s.scan_id)
+
+def _exclusions(
+    scans: list[ScanInput], exclude, pseudonymise: bool, problems: list[str]
+) -> tuple[list[ScanInput], list[tuple[ScanInput, str]]]:
+    """Split off the scans `exclude` names by scan or patient ID (or their pseudonyms, as
+    messages show them when pseudonymisation is on); an ID that matches nothing is a
+    problem (a typo must not let a bad scan through)."""
+    reasons = {e["id"]: e["reason"] for e in exclude}
+    names = {s: {s.scan_id, s.patient_id} for s in scans}
+    if pseudonymise and reasons:
+        names = {s: ids | {pseudonym(i) for i in ids} for s, ids in names.items()}
+    for unknown in sorted(set(reasons) - set().union(*names.values())):
+        problems.append(f"exclude: {unknown!r} is neither a patient nor a scan of the input")
+    kept, excluded = [], []
+    for s in scans:
+        reason = next((reasons[i] for i in sorted(names[s]) if i in reasons), None)
+        if reason:
+            excluded.append((s, reason))
+        else:
+            kept.append(s)
+    return kept, excluded
+
+
+def _pseudonymised(scan: ScanInput) -> ScanInput:
+    return replace(scan, patient_id=pseudonym(scan.patient_id), scan_id=pseudonym(scan.scan_id))
+
+
+def exclude_hint(scan_id: str) -> str:
+    """How to run on without a scan that cannot be used."""
+    return (
+        f"to run without it, add to your config:  exclude: [{{id: {scan_id}, "
+        "reason: <why>}]  (README: Excluding scans)"
+    )
 
 
 def slice_overrides_text(scans: list[ScanInput]) -> str:

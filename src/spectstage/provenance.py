@@ -3,53 +3,110 @@
 Snakemake does not see changes inside an installed package, so each rule gets a hash of
 the sources it depends on as a param: editing registration re-runs ingest, editing
 training code does not. (Not the git commit: every commit would re-run everything.)
+What a stage depends on is read from the code itself - the import closure of its module -
+so no hand-kept list can fall behind.
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
+from functools import cache
 from importlib import resources
 from pathlib import Path
 
-# Package files and folders each stage's result depends on (paths inside spectstage/).
-STAGE_SOURCES: dict[str, tuple[str, ...]] = {
-    "ingest": (
-        "atomic.py",
-        "deid.py",
-        "qc.py",
-        "config.py",
-        "errors.py",
-        "geometry.py",
-        "ingest.py",
-        "inputs.py",
-        "io",
-        "preprocess.py",
-        "sbr.py",
-        "template.py",
-        "data",
-        "demo/phantom.py",
-    ),
-    "check": ("check.py", "inputs.py", "io", "config.py", "deid.py"),
-    "cohort": ("cohort.py", "inputs.py", "config.py"),
-    "folds": ("folds.py", "cohort.py", "config.py"),
-    "augment": ("augment.py", "cohort.py", "crop.py", "folds.py", "template.py", "config.py"),
-    "train": ("train.py", "cohort.py", "models.py", "crop.py", "folds.py", "config.py"),
-    "evaluate": ("evaluate.py", "cohort.py", "folds.py", "config.py"),
+from spectstage.config import plain
+
+#: The modules each workflow command runs (what its `cmd_<stage>` in cli.py imports); the
+#: stage's hash covers them, everything they import from the package (function-level
+#: imports included) and the data files their code names. cli.py itself is wiring (options
+#: to arguments) and left out, so that a new command does not re-run every stage.
+STAGE_MODULES: dict[str, tuple[str, ...]] = {
+    "check": ("check",),
+    "ingest": ("ingest",),
+    "cohort": ("cohort",),
+    "folds": ("folds",),
+    "augment": ("augment",),
+    "train": ("train",),
+    "evaluate": ("evaluate", "provenance"),
 }
+PACKAGE = "spectstage"
+DATA_FOLDERS = ("data", "schema")
 
 
 def source_hash(stage: str) -> str:
-    """Short sha256 over the stage's source files (names and contents, in sorted order)."""
-    root = resources.files("spectstage")
+    """Short sha256 over the files of the stage's import closure (names and contents)."""
+    root = Path(str(resources.files(PACKAGE)))
+    return _closure_hash(root, STAGE_MODULES[stage])
+
+
+@cache
+def _closure_hash(root: Path, modules: tuple[str, ...]) -> str:
     h = hashlib.sha256()
-    for name in STAGE_SOURCES[stage]:
-        node = root / name
-        files = sorted(_walk(node), key=str) if node.is_dir() else [node]
-        for f in files:
-            h.update(str(f).split("spectstage", 1)[-1].encode())
-            h.update(f.read_bytes())
+    for f in sorted(set().union(*(import_closure(root, m) for m in modules))):
+        h.update(f.relative_to(root).as_posix().encode())
+        h.update(f.read_bytes())
     return h.hexdigest()[:16]
+
+
+def import_closure(root: Path, module: str) -> set[Path]:
+    """Source files of `module` (dotted, inside the package at `root`) and of every package
+    module it imports, transitively, plus the package data files their code names.
+
+    Imports are read from the code, so they must be absolute (`ruff` bans relative ones)
+    and static (no importlib by name)."""
+    data: dict[str, set[Path]] = {}
+    for folder in DATA_FOLDERS:
+        for f in (root / folder).rglob("*") if (root / folder).is_dir() else ():
+            if f.is_file():
+                data.setdefault(f.name, set()).add(f)
+    seen: set[Path] = set()
+    todo = [module]
+    while todo:
+        for f in _module_files(root, todo.pop()):
+            if f in seen:
+                continue
+            seen.add(f)
+            tree = ast.parse(f.read_text(), str(f))
+            todo += _imported_modules(tree, root, f)
+            seen = seen.union(*(data[s] for s in _strings(tree) if s in data))
+    return seen
+
+
+def _module_files(root: Path, dotted: str) -> list[Path]:
+    """The file of a module and the __init__.py of each package above it (run on import)."""
+    parts = dotted.split(".") if dotted else []
+    files = [root / Path(*parts[:i]) / "__init__.py" for i in range(len(parts))]
+    target = root.joinpath(*parts)
+    files.append(target / "__init__.py" if target.is_dir() else target.with_suffix(".py"))
+    return [f for f in files if f.is_file()]
+
+
+def _imported_modules(tree: ast.AST, root: Path, where: Path) -> list[str]:
+    """Package-relative dotted names of the package modules a module imports anywhere."""
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                raise ValueError(f"{where}: relative import; the code hash reads absolute ones")
+            # `from spectstage.io import slices` may name a submodule as well as a symbol
+            names += [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+    inside = (n.removeprefix(PACKAGE).lstrip(".") for n in names if n.split(".")[0] == PACKAGE)
+    return [n for n in inside if _is_module(root, n)]
+
+
+def _is_module(root: Path, dotted: str) -> bool:
+    target = root.joinpath(*dotted.split(".")) if dotted else root
+    return (target / "__init__.py").is_file() or target.with_suffix(".py").is_file()
+
+
+def _strings(tree: ast.AST) -> set[str]:
+    return {
+        n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+    }
 
 
 def preprocessing_hash(cfg: dict) -> str:
@@ -61,17 +118,8 @@ def preprocessing_hash(cfg: dict) -> str:
         "crop": cfg["train"]["crop"],
     }
     h = hashlib.sha256(source_hash("ingest").encode())
-    h.update(json.dumps(settings, sort_keys=True).encode())
+    h.update(json.dumps(plain(settings), sort_keys=True).encode())
     return h.hexdigest()[:16]
-
-
-def _walk(node):
-    for child in node.iterdir():
-        if child.is_dir():
-            if child.name != "__pycache__":
-                yield from _walk(child)
-        elif not child.name.endswith(".pyc"):
-            yield child
 
 
 PROVENANCE_PACKAGES = (
@@ -108,6 +156,13 @@ def _git_state(package: Path) -> tuple[str | None, bool | None]:
     return head.stdout.strip(), bool(status.stdout.strip())
 
 
+def _public_exclusions(cfg) -> list[dict]:
+    """The exclusions with the IDs results/ uses (pseudonyms when pseudonymisation is on)."""
+    from spectstage.inputs import discover_all
+
+    return [{"id": s.scan_id, "reason": r} for s, r in discover_all(cfg, problems=[])[1]]
+
+
 def write_provenance(path, cfg: dict) -> None:
     """Versions, config and git commit beside a result (kept out of the metrics themselves)."""
     import platform
@@ -128,7 +183,7 @@ def write_provenance(path, cfg: dict) -> None:
         "packages": versions,
         "git_commit": commit,
         "git_dirty": dirty,
-        "source_hashes": {stage: source_hash(stage) for stage in STAGE_SOURCES},
-        "config": cfg,
+        "source_hashes": {stage: source_hash(stage) for stage in STAGE_MODULES},
+        "config": {**plain(cfg), "exclude": _public_exclusions(cfg)},
     }
     write_text(path, json.dumps(record, indent=1, sort_keys=True) + "\n")

@@ -12,8 +12,8 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
+from spectstage.config import default
 from spectstage.errors import InputError
 
 SLICE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
@@ -25,11 +25,13 @@ OFF_MAP_DISTANCE = 40.0
 
 @dataclass(frozen=True)
 class SliceConventions:
-    order: str = "anterior_to_posterior"
-    image_left: str = "patient_right"
-    pixel_mm: float = 2.0
-    slice_mm: float = 4.0
-    colormap: str = "hot"
+    """How a stack's files map to space; defaults from the config schema's `slices`."""
+
+    order: str = default("slices", "order")
+    image_left: str = default("slices", "image_left")
+    pixel_mm: float = default("slices", "pixel_mm")
+    slice_mm: float = default("slices", "slice_mm")
+    colormap: str = default("slices", "colormap")
 
     @classmethod
     def from_config(cls, cfg: dict) -> SliceConventions:
@@ -88,6 +90,8 @@ def invert_colormap(rgb: np.ndarray, lut: np.ndarray) -> tuple[np.ndarray, np.nd
 
 def _fill(values: np.ndarray, valid: np.ndarray, sigma: float = 1.5) -> np.ndarray:
     """Fill masked pixels from valid neighbours in-plane (normalised convolution)."""
+    from scipy import ndimage
+
     weights = ndimage.gaussian_filter(valid.astype(np.float32), (0, sigma, sigma))
     smooth = ndimage.gaussian_filter(np.where(valid, values, 0), (0, sigma, sigma))
     filled = np.divide(smooth, weights, out=np.zeros_like(smooth), where=weights > 1e-3)
@@ -96,7 +100,7 @@ def _fill(values: np.ndarray, valid: np.ndarray, sigma: float = 1.5) -> np.ndarr
 
 def read_slices(files: list[Path], conv: SliceConventions):
     """Read a naturally sorted list of slice images into a Scan (relative intensities)."""
-    from spectstage.io import Scan
+    from spectstage.io.scan import Scan
 
     if len(files) < 2:
         raise InputError(f"{files[0].parent}: a slice stack needs at least 2 images, found 1")
