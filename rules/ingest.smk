@@ -1,6 +1,12 @@
 # Per batch of scans (one process each): a pre-flight check from headers, then ingest.
 # Checking per batch keeps the promise that adding a patient re-runs one batch only.
 # `spectstage check` without --batch lists every problem of the whole input at once.
+# A user template, atlas and label table (ingest.template, .atlas, .atlas_labels) are inputs.
+TEMPLATE_FILES = [
+    config.get("ingest", {}).get(k) for k in ("template", "atlas", "atlas_labels")
+]
+TEMPLATE_FILES = [f for f in TEMPLATE_FILES if f]
+
 for batch, batch_scans in BATCHES.items():
 
     rule:
@@ -28,6 +34,7 @@ for batch, batch_scans in BATCHES.items():
         input:
             f"results/check/batch_{batch}.txt",
             raw_files(batch_scans),
+            TEMPLATE_FILES,
         output:
             [f"results/volumes/{file_stem(s.scan_id)}.nii.gz" for s in batch_scans],
             [f"results/volumes/{file_stem(s.scan_id)}.json" for s in batch_scans],
@@ -40,6 +47,7 @@ for batch, batch_scans in BATCHES.items():
         params:
             batch=batch,
             settings=settings("ingest"),
+            template=BUILTIN_TEMPLATE,
             # Per-scan slice conventions from the manifest: a changed cell re-runs the batch.
             scan_slices=inputs.slice_overrides_text(batch_scans),
             code=source_hash("ingest"),

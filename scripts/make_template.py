@@ -1,23 +1,18 @@
-"""Rebuild the shipped template and atlas (src/spectstage/data/) from the analytic phantom.
+"""Build the built-in template and atlas into the cache and print where they are.
 
-Run after changing spectstage.demo.phantom or spectstage.template; tests fail until you do.
+Ingest builds them at first use anyway (~10 s); run this to look at them (e.g. in a
+viewer) or to build once before starting many parallel jobs. Nothing is written into
+the package: derived Harvard-Oxford files are not redistributed (FSL licence).
 """
-
-from importlib import resources
-
-import nibabel as nib
-import numpy as np
 
 from spectstage import template
 
 
 def main() -> None:
-    built = template.build()
-    out = resources.files("spectstage") / "data"
-    nib.save(nib.Nifti1Image(built.image, built.affine), str(out / template.TEMPLATE_FILE))
-    atlas = nib.Nifti1Image(built.atlas.astype(np.int16), built.affine)
-    nib.save(atlas, str(out / template.ATLAS_FILE))
-    print(f"wrote {out / template.TEMPLATE_FILE} and {out / template.ATLAS_FILE}")
+    folder = template.builtin_folder()
+    print(f"built-in template {template.builtin_key()}: {folder}")
+    for name in (template.TEMPLATE_FILE, template.ATLAS_FILE, template.LABELS_FILE):
+        print(f"  {folder / name}")
 
 
 if __name__ == "__main__":

@@ -6,12 +6,12 @@ FWHM) makes 4 mm sampling lose nothing while keeping the network small and fast.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from spectstage import template
 from spectstage.errors import InputError
+from spectstage.geometry import CANONICAL, Grid
 
 
 @dataclass(frozen=True)
@@ -19,37 +19,37 @@ class Crop:
     centre_mm: tuple[float, float, float]
     size_mm: tuple[float, float, float]
     voxel_mm: float
+    grid: Grid = field(default=CANONICAL, compare=False)  # the canonical volumes' grid
 
     @classmethod
-    def from_config(cls, cfg: dict) -> Crop:
-        return cls(tuple(cfg["centre_mm"]), tuple(cfg["size_mm"]), float(cfg["voxel_mm"]))
+    def from_config(cls, cfg: dict, grid: Grid = CANONICAL) -> Crop:
+        return cls(tuple(cfg["centre_mm"]), tuple(cfg["size_mm"]), float(cfg["voxel_mm"]), grid)
 
     @property
     def factor(self) -> int:
         """Canonical voxels pooled into one input voxel."""
-        f = self.voxel_mm / template.VOXEL_MM
+        f = self.voxel_mm / self.grid.voxel_mm
         if abs(f - round(f)) > 1e-6 or f < 1:
             raise InputError(
-                f"train.crop.voxel_mm must be a multiple of {template.VOXEL_MM} mm, "
+                f"train.crop.voxel_mm must be a multiple of {self.grid.voxel_mm} mm, "
                 f"got {self.voxel_mm}"
             )
         return round(f)
 
     def canonical_box(self, margin: int = 0) -> tuple[slice, slice, slice]:
         """Slices of the canonical grid (in canonical voxels), widened by `margin` on each side."""
-        aff = template.affine()
-        centre = (np.asarray(self.centre_mm) - aff[:3, 3]) / template.VOXEL_MM
-        size = np.asarray(self.size_mm) / template.VOXEL_MM
+        centre = self.grid.to_voxel(np.asarray([self.centre_mm]))[0]
+        size = np.asarray(self.size_mm) / self.grid.voxel_mm
         size = np.round(size / self.factor).astype(int) * self.factor  # whole output voxels
         # Round half up (not numpy's half-to-even): a box centred on the midline stays
         # symmetric, so left-right flips mirror about the midline whatever the size.
         start = np.floor(centre - size / 2 + 0.5).astype(int) - margin
         stop = start + size + 2 * margin
-        if (start < 0).any() or (stop > np.asarray(template.SHAPE)).any():
+        if (start < 0).any() or (stop > np.asarray(self.grid.shape)).any():
             raise InputError(
                 f"train.crop (centre_mm, size_mm; + {margin} voxels of augmentation margin) "
                 f"leaves the canonical grid: voxels {start.tolist()}..{stop.tolist()} of "
-                f"{list(template.SHAPE)}"
+                f"{list(self.grid.shape)}"
             )
         return tuple(slice(int(a), int(b)) for a, b in zip(start, stop, strict=True))
 

@@ -18,9 +18,9 @@ from spectstage.atomic import atomic_path, write_text
 from spectstage.errors import InputError
 from spectstage.inputs import ScanInput, batches, discover, exclude_hint, file_stem
 from spectstage.io import input_files, load_scan
-from spectstage.preprocess import reference, register, resample
-from spectstage.qc import flags, montage, write_montage
-from spectstage.sbr import regional_sbr
+from spectstage.preprocess import register, resample
+from spectstage.qc import flags, hotspot_share, write_montage
+from spectstage.sbr import reference, regional_sbr
 from spectstage.template import Template
 from spectstage.template import load as load_template
 
@@ -47,9 +47,9 @@ def ingest_scan(item: ScanInput, cfg: dict, tmpl: Template) -> tuple[np.ndarray,
     files = input_files(item.path)
     scan = load_scan(item.path, item.conventions(cfg["slices"]), item.format)
     _check_values(scan.data, item.path)
-    reg = register(scan, tmpl)
-    volume, covered = resample(scan, reg.pose, tmpl)
     settings = cfg["ingest"]
+    reg = register(scan, tmpl, settings.get("registration", "similarity"))
+    volume, covered = resample(scan, reg.matrix, tmpl)
     ref = reference(
         volume,
         covered,
@@ -62,12 +62,15 @@ def ingest_scan(item: ScanInput, cfg: dict, tmpl: Template) -> tuple[np.ndarray,
         raise InputError(f"{item.path}: no uptake in the {ref.region} reference region")
     volume = volume / np.float32(ref.mean)
     sbr = regional_sbr(volume, tmpl)
+    hotspots = hotspot_share(volume, tmpl)
     qc = {
         "registration_correlation": round(reg.correlation, 4),
+        "registration_scale": round(reg.pose.scale, 4),
+        "striatal_hotspot_share": round(hotspots, 4),
         "template_overlap": round(reg.overlap, 4),
         "striatum_coverage": round(float(covered[tmpl.striatum()].mean()), 4),
         "reference_coverage": round(ref.coverage, 4),
-        **flags(reg, ref, sbr, scan.format),
+        **flags(reg, ref, sbr, scan.format, hotspots),
     }
     sidecar = {
         "scan_id": item.scan_id,
@@ -83,8 +86,12 @@ def ingest_scan(item: ScanInput, cfg: dict, tmpl: Template) -> tuple[np.ndarray,
             **scan.meta,
         },
         "registration": {
-            "method": "rigid + isotropic scale to the shipped template, Pearson correlation",
+            "method": f"SimpleITK {reg.method}, Mattes mutual information, to the {tmpl.source}"
+            " MNI152 template",
+            # RAS millimetres: MNI (template) -> scanner. The pose is the nearest
+            # rigid + isotropic scale of the matrix (exact for the similarity default).
             "template_to_scan": reg.pose.as_dict(),
+            "template_to_scan_matrix": np.round(reg.matrix, 6).tolist(),
         },
         "reference": {
             "region": ref.region,
@@ -108,7 +115,7 @@ def write_volume(
     stem = out_dir / file_stem(sidecar["scan_id"])
     with atomic_path(stem.with_name(stem.name + ".nii.gz")) as tmp:
         nib.save(img, tmp)
-    write_montage(montage(volume, tmpl), qc_dir / f"{stem.name}.png")
+    write_montage(volume, tmpl, sidecar["scan_id"], qc_dir / f"{stem.name}.png")
     # The sidecar last: its presence means the scan's outputs are complete.
     write_text(stem.with_name(stem.name + ".json"), json.dumps(sidecar, indent=1) + "\n")
 
@@ -118,7 +125,7 @@ def run_batch(cfg: dict, batch: int, out_dir: Path, qc_dir: Path) -> list[str]:
     from tqdm import tqdm
 
     items = batches(discover(cfg), cfg["ingest"]["batches"]).get(batch, [])
-    tmpl = load_template()
+    tmpl = load_template(cfg["ingest"])
     for item in tqdm(items, desc=f"ingest batch {batch}", unit="scan", disable=None):
         try:
             volume, sidecar = ingest_scan(item, cfg, tmpl)

@@ -1,153 +1,311 @@
-"""Align a scan to the shipped template, resample it onto the canonical grid, normalise intensity.
+"""Align a scan to the template with SimpleITK, resample it onto the canonical grid, normalise.
 
-Registration: rigid plus isotropic scale (7 parameters; head size varies), maximising the
-Pearson correlation with the template over the voxels the scan covers, coarse to fine
-(8 mm then 4 mm). A coarse translation search first makes it robust to slice stacks that
-cover only part of the brain, where the centre of mass is a poor starting point.
+Registration: centre-of-mass (image moments) initialisation, then multi-resolution
+Mattes mutual information (copes with low counts, streaks and a scalp that differs from
+the template's), masked to the template's head, optimising a Similarity3DTransform
+(rigid + isotropic scale; head size varies) or, with `ingest.registration: affine`,
+an affine refinement of it. When the fit is poor (correlation with the template below
+GOOD_FIT) it restarts from tilted and shifted poses and keeps the best: partial slice
+stacks and tilted heads defeat a centre-of-mass start. Deterministic: a fixed sampling
+seed and one thread. SimpleITK works in LPS millimetres; poses are stored in RAS.
 """
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage, optimize
+from scipy import ndimage
 
-from spectstage.geometry import Pose, apply, grid_points
+from spectstage.geometry import Pose, apply
 from spectstage.io import Scan
 from spectstage.template import Template
 
-# Per level: template grid step (8 mm, then 4 mm), share of its points used (a regular
-# subsample keeps the fine level fast at no measurable cost in accuracy), Powell's
-# parameter and cost tolerances.
-LEVELS = ((4, 2, 0.5, 1e-4), (2, 4, 0.1, 1e-5))
-# Coarse translation search around the centre-of-mass start, in mm. Partial stacks are
-# mostly off along their slice axis (y for coronal slices) and in height (z).
-SEARCH_X_MM = (0.0,)
-SEARCH_Y_MM = (-24.0, -12.0, 0.0, 12.0, 24.0)
-SEARCH_Z_MM = (-12.0, 0.0, 12.0)
-MIN_OVERLAP = 0.15  # fraction of template points the scan must cover for a pose to count
-DENOISE_MM = 4.0  # Gaussian sigma applied to the scan before registration (Poisson noise)
-HEAD_LEVEL = 0.02  # template value outside which registration ignores the grid
+SEED = 7  # metric sampling seed: same scan -> same pose
+SAMPLING = 0.1  # share of the fixed (template) head voxels sampled by the metric
+HISTOGRAM_BINS = 32
+REGISTRATION_MM = 4.0  # the template is binned to this for registration: SPECT is ~10 mm FWHM
+SHRINK = (2, 1)  # per level, of REGISTRATION_MM: 8 mm, then 4 mm
+SMOOTH_MM = (6.0, 3.0)
+ITERATIONS = 60
+GOOD_FIT = 0.7  # correlation below which the multi-start search runs
+STRIATAL_MARGIN_MM = 30.0  # the refinement's mask: the striata and this much around them
+REFINE_LEVELS = (1, 2.0)  # shrink, smoothing mm
+REFINE_SAMPLING = 0.5
+REFINE_ITERATIONS = 60
+REFINE_TOLERANCE = 0.05  # correlation the refinement may lose over the covered head
+PARTIAL_COVERAGE = 0.8  # share of the template head below which a scan is partial
+# Restarts: (rotation about x = nod, y offset mm, z offset mm). Nodding is the commonest
+# head tilt; partial stacks are off along y and z.
+RESTARTS = (
+    (15.0, 0.0, 0.0),
+    (-15.0, 0.0, 0.0),
+    (0.0, 20.0, 0.0),
+    (0.0, -20.0, 0.0),
+    (0.0, 0.0, 15.0),
+    (0.0, 0.0, -15.0),
+)
+FLIP = np.diag([-1.0, -1.0, 1.0, 1.0])  # RAS <-> LPS
+MIN_OVERLAP = 0.15
 
 
 @dataclass
 class Registration:
-    pose: Pose
-    correlation: float  # at the finest level
-    overlap: float  # fraction of the template grid the scan covers at that pose
+    matrix: np.ndarray  # 4x4 template (MNI) mm -> scanner mm, RAS
+    correlation: float  # Pearson, template vs scan over the covered head voxels
+    overlap: float  # fraction of the template head the scan covers at that pose
+    method: str
+
+    @property
+    def pose(self) -> Pose:
+        return Pose.from_matrix(self.matrix)
 
 
-class _Cost:
-    """Negative correlation between template points and the scan sampled at a pose."""
+def _sitk():
+    import SimpleITK as sitk
 
-    def __init__(self, scan: Scan, moving: np.ndarray, tmpl: Template, step: int, every: int = 1):
-        sub = (slice(None, None, step),) * 3
-        aff = tmpl.affine.copy()
-        aff[:3, :3] *= step
-        # Far background carries no information; the blurred head outline does.
-        keep = np.flatnonzero(ndimage.binary_dilation(tmpl.image[sub] > HEAD_LEVEL))[::every]
-        self.points = grid_points(tmpl.image[sub].shape, aff)[keep]
-        self.fixed = tmpl.image[sub].ravel()[keep]
-        self.moving = moving
-        self.to_voxel = np.linalg.inv(scan.affine)
-        self.upper = np.array(moving.shape) - 0.5
-
-    def sample(self, pose: Pose) -> tuple[np.ndarray, np.ndarray]:
-        idx = apply(self.to_voxel @ pose.matrix(), self.points)
-        inside = np.all((idx >= -0.5) & (idx <= self.upper), axis=1)
-        values = ndimage.map_coordinates(self.moving, idx[inside].T, order=1, mode="nearest")
-        return values, inside
-
-    def __call__(self, vector: np.ndarray) -> float:
-        values, inside = self.sample(Pose.from_vector(vector))
-        if inside.mean() < MIN_OVERLAP:
-            return 1.0
-        fixed = self.fixed[inside]
-        if values.std() == 0 or fixed.std() == 0:
-            return 1.0
-        return -float(np.corrcoef(fixed, values)[0, 1])
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
+    return sitk
 
 
-def _centre_of_mass(data: np.ndarray, affine: np.ndarray) -> np.ndarray:
-    com = ndimage.center_of_mass(np.clip(data, 0, None))
-    return apply(affine, np.asarray([com], dtype=np.float64))[0]
+def to_sitk(data: np.ndarray, affine: np.ndarray, pixel=None):
+    """A RAS-indexed array with its voxel-to-RAS affine as a SimpleITK (LPS) image."""
+    sitk = _sitk()
+    img = sitk.GetImageFromArray(np.ascontiguousarray(np.asarray(data).transpose(2, 1, 0)))
+    if pixel is not None:
+        img = sitk.Cast(img, pixel)
+    spacing = np.linalg.norm(affine[:3, :3], axis=0)
+    lps = FLIP @ affine
+    img.SetSpacing([float(s) for s in spacing])
+    img.SetOrigin([float(v) for v in lps[:3, 3]])
+    img.SetDirection([float(v) for v in (lps[:3, :3] / spacing).ravel()])
+    return img
 
 
-def register(scan: Scan, tmpl: Template) -> Registration:
-    voxel = np.asarray(scan.voxel_mm)
-    moving = ndimage.gaussian_filter(scan.data.astype(np.float32), DENOISE_MM / voxel)
-    start = _centre_of_mass(moving, scan.affine) - _centre_of_mass(tmpl.image, tmpl.affine)
-    coarse = _Cost(scan, moving, tmpl, *LEVELS[0][:2])
-    candidates = (
-        np.array([0, 0, 0, *(start + offset), 0.0])
-        for offset in itertools.product(SEARCH_X_MM, SEARCH_Y_MM, SEARCH_Z_MM)
+def _matrix_ras(transform) -> np.ndarray:
+    """4x4 RAS affine of a SimpleITK matrix-offset transform (fixed LPS -> moving LPS)."""
+    m = np.array(transform.GetMatrix()).reshape(3, 3)
+    c = np.array(transform.GetCenter())
+    t = np.array(transform.GetTranslation())
+    lps = np.eye(4)
+    lps[:3, :3] = m
+    lps[:3, 3] = c + t - m @ c
+    return FLIP @ lps @ FLIP
+
+
+def _method(sitk, fixed_mask, transform, levels=(SHRINK, SMOOTH_MM)):
+    r = sitk.ImageRegistrationMethod()
+    r.SetMetricAsMattesMutualInformation(HISTOGRAM_BINS)
+    r.SetMetricSamplingStrategy(r.RANDOM)
+    r.SetMetricSamplingPercentage(SAMPLING, SEED)
+    r.SetMetricFixedMask(fixed_mask)
+    r.SetInterpolator(sitk.sitkLinear)
+    r.SetOptimizerAsRegularStepGradientDescent(
+        learningRate=2.0,
+        minStep=1e-3,
+        numberOfIterations=ITERATIONS,
+        relaxationFactor=0.6,
+        gradientMagnitudeTolerance=1e-8,
     )
-    vector = min(candidates, key=coarse)
-    for step, every, xtol, ftol in LEVELS:
-        cost = _Cost(scan, moving, tmpl, step, every)
-        # Scale is optimised as 100*log(scale) so that one unit is ~1 %, like 1 degree or 1 mm.
-        scaled = vector * [1, 1, 1, 1, 1, 1, 100]
-        result = optimize.minimize(
-            lambda v, c=cost: c(v / [1, 1, 1, 1, 1, 1, 100]),
-            scaled,
-            method="Powell",
-            options={"xtol": xtol, "ftol": ftol},
-        )
-        vector = result.x / [1, 1, 1, 1, 1, 1, 100]
-    pose = Pose.from_vector(vector)
-    _, inside = cost.sample(pose)
-    return Registration(pose=pose, correlation=-cost(vector), overlap=float(inside.mean()))
+    r.SetOptimizerScalesFromPhysicalShift()
+    r.SetShrinkFactorsPerLevel(list(levels[0]))
+    r.SetSmoothingSigmasPerLevel(list(levels[1]))
+    r.SmoothingSigmasAreSpecifiedInPhysicalUnitsOn()
+    r.SetInitialTransform(transform, inPlace=True)
+    r.SetNumberOfThreads(1)
+    return r
 
 
-def resample(scan: Scan, pose: Pose, tmpl: Template) -> tuple[np.ndarray, np.ndarray]:
-    """(scan on the template grid, mask of template voxels the scan covers)."""
-    to_voxel = np.linalg.inv(scan.affine) @ pose.matrix() @ tmpl.affine
-    idx = apply(to_voxel, np.indices(tmpl.image.shape, dtype=np.float64).reshape(3, -1).T)
-    upper = np.array(scan.data.shape) - 0.5
-    covered = np.all((idx >= -0.5) & (idx <= upper), axis=1)
-    values = ndimage.map_coordinates(scan.data, idx.T, order=1, mode="nearest")
-    values[~covered] = 0.0
-    return values.reshape(tmpl.image.shape).astype(np.float32), covered.reshape(tmpl.image.shape)
+def _correlation(matrix: np.ndarray, scan: Scan, moving: np.ndarray, tmpl: Template):
+    """(Pearson correlation, overlap) of template and scan on the template's 4 mm head grid."""
+    sub = (slice(None, None, 2),) * 3
+    head = tmpl.head()[sub]
+    aff = tmpl.affine.copy()
+    aff[:3, :3] *= 2
+    points = apply(aff, np.argwhere(head).astype(np.float64))
+    idx = apply(np.linalg.inv(scan.affine) @ matrix, points)
+    inside = np.all((idx >= -0.5) & (idx <= np.array(moving.shape) - 0.5), axis=1)
+    if inside.mean() < MIN_OVERLAP:
+        return -1.0, float(inside.mean())
+    values = ndimage.map_coordinates(moving, idx[inside].T, order=1, mode="nearest")
+    fixed = tmpl.image[sub][head][inside]
+    if values.std() == 0:
+        return -1.0, float(inside.mean())
+    return float(np.corrcoef(fixed, values)[0, 1]), float(inside.mean())
+
+
+def _start(sitk, base, rotate_x_deg: float, shift_mm: tuple[float, float]):
+    """A copy of the moments start, nodded about x and shifted (RAS y, z)."""
+    t = sitk.Similarity3DTransform(base)
+    t.SetRotation((1.0, 0.0, 0.0), float(np.deg2rad(rotate_x_deg)))
+    # LPS y = -RAS y.
+    tx, ty, tz = t.GetTranslation()
+    t.SetTranslation((tx, ty - shift_mm[0], tz + shift_mm[1]))
+    return t
 
 
 @dataclass
-class Reference:
-    region: str
-    mean: float  # scan intensity units
-    coverage: float  # fraction of the reference region the scan covers
-    fallback: bool
+class _Fixed:
+    """Template images for SimpleITK, at REGISTRATION_MM (made once per template: the
+    pyramid levels then shrink small images, which keeps a registration well under 1 s)."""
 
+    image: object
+    head_mask: object
+    striatal_mask: object
+    striatal_centre: tuple[float, float, float]  # LPS mm
 
-def reference(
-    volume: np.ndarray,
-    covered: np.ndarray,
-    tmpl: Template,
-    region: str,
-    fallback: str,
-    min_coverage: float,
-) -> Reference:
-    """Mean uptake in the reference region, or in the fallback region when it is not covered.
+    @classmethod
+    def of(cls, sitk, tmpl: Template) -> _Fixed:
+        head = ndimage.binary_dilation(tmpl.head(), iterations=2)
+        near = ndimage.distance_transform_edt(~tmpl.striatum(), sampling=tmpl.grid.voxel_mm)
+        factor = [max(1, round(REGISTRATION_MM / tmpl.grid.voxel_mm))] * 3
 
-    The fallback mean is rescaled by the template's ratio of the two regions over the
-    same covered voxels, so volumes normalised either way share one scale.
-    """
-    primary = tmpl.mask(region)
-    coverage = float(covered[primary].mean())
-    if coverage >= min_coverage:
-        return Reference(region, float(volume[primary & covered].mean()), coverage, False)
-    from spectstage.errors import InputError
+        def shrunk(data, pixel):
+            return sitk.BinShrink(to_sitk(data, tmpl.affine, pixel), factor)
 
-    if fallback == "none":
-        raise InputError(
-            f"the scan covers {coverage:.0%} of the {region} reference region"
-            " and no fallback is set"
+        image = shrunk(tmpl.image, sitk.sitkFloat32)
+        centre = tmpl.affine @ [*ndimage.center_of_mass(tmpl.striatum()), 1.0]
+        return cls(
+            image,
+            sitk.Cast(shrunk(head.astype(np.float32), sitk.sitkFloat32) > 0, sitk.sitkUInt8),
+            sitk.Cast(
+                shrunk((near <= STRIATAL_MARGIN_MM).astype(np.float32), sitk.sitkFloat32) > 0,
+                sitk.sitkUInt8,
+            ),
+            tuple(float(v) for v in (FLIP @ centre)[:3]),
         )
-    alt = tmpl.mask(fallback) & covered
-    if alt.sum() < 100:
-        raise InputError(
-            f"the scan covers neither the {region} nor the {fallback} reference region"
+
+
+_FIXED: dict[int, tuple[Template, _Fixed]] = {}
+
+
+def _fixed(sitk, tmpl: Template) -> _Fixed:
+    cached = _FIXED.get(id(tmpl))
+    if cached is None or cached[0] is not tmpl:
+        _FIXED.clear()
+        cached = _FIXED[id(tmpl)] = (tmpl, _Fixed.of(sitk, tmpl))
+    return cached[1]
+
+
+@dataclass
+class _Images:
+    """The SimpleITK images one registration needs."""
+
+    fixed: object
+    head_mask: object
+    striatal_mask: object
+    striatal_centre: tuple[float, float, float]
+    moving: object
+    smoothed: np.ndarray  # scan for the quality measure (Poisson noise removed)
+
+    @classmethod
+    def of(cls, sitk, scan: Scan, tmpl: Template) -> _Images:
+        f = _fixed(sitk, tmpl)
+        data = np.clip(scan.data.astype(np.float32), 0, None)
+        return cls(
+            f.image,
+            f.head_mask,
+            f.striatal_mask,
+            f.striatal_centre,
+            to_sitk(data, scan.affine, sitk.sitkFloat32),
+            ndimage.gaussian_filter(data, 4.0 / np.asarray(scan.voxel_mm)),
         )
-    ratio = tmpl.image[alt].mean() / tmpl.image[primary].mean()
-    return Reference(fallback, float(volume[alt].mean() / ratio), coverage, True)
+
+
+def _global_fit(sitk, images: _Images, scan: Scan, tmpl: Template):
+    """Moments start, then restarts while the fit is poor; the best (transform, corr, overlap)."""
+    base = sitk.CenteredTransformInitializer(
+        images.fixed,
+        images.moving,
+        sitk.Similarity3DTransform(),
+        sitk.CenteredTransformInitializerFilter.MOMENTS,
+    )
+    best = None
+    for rx, dy, dz in ((0.0, 0.0, 0.0), *RESTARTS):
+        t = _start(sitk, base, rx, (dy, dz))
+        try:
+            _method(sitk, images.head_mask, t).Execute(images.fixed, images.moving)
+        except RuntimeError:  # e.g. too few samples inside the scan at a bad start
+            continue
+        corr, overlap = _correlation(_matrix_ras(t), scan, images.smoothed, tmpl)
+        if best is None or corr > best[1]:
+            best = (t, corr, overlap)
+        if corr >= GOOD_FIT:
+            break
+    if best is None:
+        from spectstage.errors import InputError
+
+        raise InputError("registration to the template failed from every start")
+    return best
+
+
+def _refine(sitk, images: _Images, t):
+    """Rigid correction on the striata and their surroundings, on top of the global fit
+    (kept fixed as the moving initial transform): head outlines differ between people
+    more than where the striata sit in them. Returns the refinement's 4x4 RAS matrix."""
+    euler = sitk.Euler3DTransform()
+    euler.SetCenter(images.striatal_centre)
+    r = sitk.ImageRegistrationMethod()
+    r.SetMetricAsCorrelation()  # near the striata uptake is linear in the template's
+    r.SetMetricSamplingStrategy(r.RANDOM)
+    r.SetMetricSamplingPercentage(REFINE_SAMPLING, SEED)
+    r.SetMetricFixedMask(images.striatal_mask)
+    r.SetInterpolator(sitk.sitkLinear)
+    r.SetOptimizerAsRegularStepGradientDescent(
+        learningRate=1.0,
+        minStep=1e-3,
+        numberOfIterations=REFINE_ITERATIONS,
+        relaxationFactor=0.6,
+        gradientMagnitudeTolerance=1e-8,
+    )
+    r.SetOptimizerScalesFromPhysicalShift()
+    r.SetShrinkFactorsPerLevel([REFINE_LEVELS[0]])
+    r.SetSmoothingSigmasPerLevel([REFINE_LEVELS[1]])
+    r.SmoothingSigmasAreSpecifiedInPhysicalUnitsOn()
+    r.SetMovingInitialTransform(t)
+    r.SetInitialTransform(euler, inPlace=True)
+    r.SetNumberOfThreads(1)
+    r.Execute(images.fixed, images.moving)
+    return _matrix_ras(euler)
+
+
+def register(scan: Scan, tmpl: Template, transform: str = "similarity") -> Registration:
+    """Global fit to the head; for scans covering part of the head only (slice stacks),
+    then a rigid refinement on the striata, since the head outline cannot anchor them.
+    (Not for whole-head scans: the striatal pattern changes with disease and would bias it.)"""
+    sitk = _sitk()
+    images = _Images.of(sitk, scan, tmpl)
+    t, corr, overlap = _global_fit(sitk, images, scan, tmpl)
+    method = transform
+    if transform == "affine":
+        affine = sitk.AffineTransform(3)
+        affine.SetCenter(t.GetCenter())
+        affine.SetMatrix(t.GetMatrix())
+        affine.SetTranslation(t.GetTranslation())
+        t = affine
+        _method(sitk, images.head_mask, t).Execute(images.fixed, images.moving)
+    matrix = _matrix_ras(t)
+    if overlap < PARTIAL_COVERAGE:
+        try:
+            refined = matrix @ _refine(sitk, images, t)
+        except RuntimeError:  # too few samples: keep the global fit
+            refined = None
+        if refined is not None:
+            refined_corr, refined_overlap = _correlation(refined, scan, images.smoothed, tmpl)
+            # Keep the refinement unless it wrecked the global fit (a striatum nearly gone).
+            if refined_corr >= corr - REFINE_TOLERANCE:
+                matrix, corr, overlap = refined, refined_corr, refined_overlap
+                method += " + striatal rigid refinement"
+    return Registration(matrix, corr, overlap, method)
+
+
+def resample(scan: Scan, matrix: np.ndarray, tmpl: Template) -> tuple[np.ndarray, np.ndarray]:
+    """(scan on the template grid, mask of template voxels the scan covers)."""
+    to_voxel = (np.linalg.inv(scan.affine) @ matrix @ tmpl.affine).astype(np.float32)
+    grid = np.indices(tmpl.image.shape, dtype=np.float32).reshape(3, -1)
+    idx = to_voxel[:3, :3] @ grid + to_voxel[:3, 3:4]
+    upper = np.array(scan.data.shape, dtype=np.float32)[:, None] - 0.5
+    covered = np.all((idx >= -0.5) & (idx <= upper), axis=0)
+    values = ndimage.map_coordinates(scan.data, idx, order=1, mode="nearest")
+    values[~covered] = 0.0
+    return values.reshape(tmpl.image.shape).astype(np.float32), covered.reshape(tmpl.image.shape)

@@ -117,8 +117,11 @@ def preprocessing_hash(cfg: dict) -> str:
         "ingest": {k: v for k, v in cfg["ingest"].items() if k != "batches"},  # jobs, not data
         "crop": cfg["train"]["crop"],
     }
+    from spectstage.template import identity
+
     h = hashlib.sha256(source_hash("ingest").encode())
     h.update(json.dumps(plain(settings), sort_keys=True).encode())
+    h.update(identity(cfg["ingest"]).encode())  # the template's and atlas's checksums
     return h.hexdigest()[:16]
 
 

@@ -24,7 +24,11 @@ SUPERSAMPLE = 2  # render finer than native, blur, then average: models partial 
 # Mean fraction of specific binding lost in the worse posterior putamen, first to last stage.
 SEVERITY_RANGE = (0.30, 0.80)
 SEVERITY_SD = 0.085
-HEALTHY_SBR = (3.0, 0.35)  # mean, sd across patients (age, individual variation)
+HEALTHY_SBR = (3.0, 0.35)  # caudate: mean, sd across patients (age, individual variation)
+# Healthy putamen relative to caudate: clinical normal databases have caudate ~3.0 and
+# putamen ~2.5, with a rostro-caudal gradient (posterior putamen lowest).
+HEALTHY_RATIO = {"caudate": 1.0, "putamen_anterior": 0.9, "putamen_posterior": 0.8}
+JITTER_SD = 0.04  # per-region individual variation
 
 
 @dataclass(frozen=True)
@@ -59,8 +63,9 @@ def sample_patient(
     sbr = {}
     for region, frac in loss.items():
         for side, factor in ((worse, 1.0), (other, spread)):
-            jitter = rng.normal(1.0, 0.05)
-            sbr[f"{region}_{side}"] = float(max(healthy * (1 - frac * factor) * jitter, 0.05))
+            jitter = rng.normal(1.0, JITTER_SD)
+            level = healthy * HEALTHY_RATIO[region] * (1 - frac * factor) * jitter
+            sbr[f"{region}_{side}"] = float(max(level, 0.05))
     pose = Pose(
         rotation_deg=tuple(float(a) for a in np.clip(rng.normal(0, 4.0, 3), -10, 10)),
         translation_mm=tuple(float(t) for t in rng.uniform(-12, 12, 3)),

@@ -1,18 +1,22 @@
-"""Analytic DaTSCAN-like brain phantom in template space (millimetres, RAS+).
+"""Analytic DaTSCAN-like brain phantom placed in MNI152 millimetres (RAS+).
 
-The same geometry defines the shipped template and its volumes of interest
-(`spectstage.template`) and renders the synthetic demo patients, so "true"
-regional uptake is known exactly. Coordinates: +x = patient right,
-+y = anterior, +z = superior; the origin sits between the two striata.
+The demo's own anatomy: ellipsoids, deliberately not the pipeline's template or atlas
+(Harvard-Oxford, nilearn's MNI152 maps), so that measuring the pipeline on the demo
+measures something. The striata sit at published MNI coordinates (caudate head about
+(+-13, 12, 10), putamen about (+-26, 0, 1) mm, its posterior end lateral; cf. Harvard-Oxford
+centroids), so a
+patient's "true pose" maps MNI mm to scanner mm and true landmarks are known exactly.
+Coordinates: +x = patient right, +y = anterior, +z = superior.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
 
 import numpy as np
 
-#: Region names in a fixed order; labels in the atlas are index + 1.
+#: Region names (the pipeline's `sbr_*` columns use the same ones).
 STRIATAL_REGIONS = (
     "caudate_left",
     "caudate_right",
@@ -21,17 +25,20 @@ STRIATAL_REGIONS = (
     "putamen_posterior_left",
     "putamen_posterior_right",
 )
-REGIONS = (*STRIATAL_REGIONS, "occipital")
 
 # Ellipsoids: centre (x, y, z) and semi-axes, in mm. Sizes follow adult anatomy:
-# putamen ~30 mm long antero-posteriorly, caudate head ~20 mm, brain ~170 mm long.
-HEAD = ((0.0, -15.0, 8.0), (76.0, 96.0, 72.0))
-BRAIN = ((0.0, -15.0, 10.0), (68.0, 86.0, 62.0))
-WHITE_MATTER_SCALE = 0.82  # inner ellipsoid of the cortical shell, relative to BRAIN
-CAUDATE = ((12.0, 13.0, 9.0), (5.0, 9.0, 8.0))  # right side; left mirrors x
-PUTAMEN = ((25.0, 0.0, 0.0), (5.5, 15.0, 9.0))
-OCCIPITAL_MAX_Y = -72.0  # cortex behind this plane is the reference region
-OCCIPITAL_Z = (-25.0, 45.0)
+# caudate ~4.7 cm3 (head and body), putamen ~5.2 cm3 and ~34 mm long, brain ~175 mm long.
+HEAD = ((0.0, -18.0, 4.0), (78.0, 100.0, 88.0))
+BRAIN = ((0.0, -18.0, 12.0), (68.0, 88.0, 64.0))  # cerebrum: x +-68, y -106..70, z -52..76
+# Cerebellum and brainstem below the cerebrum (MNI152: the brain reaches z = -70 mm).
+CEREBELLUM = ((0.0, -62.0, -36.0), (48.0, 26.0, 22.0))
+BRAINSTEM = ((0.0, -28.0, -30.0), (10.0, 12.0, 26.0))
+WHITE_MATTER_SCALE = 0.8  # inner ellipsoid of the cortical shell, relative to BRAIN
+CAUDATE = ((12.5, 12.0, 10.0), (7.5, 12.0, 10.5))  # head, right side; left mirrors x
+CAUDATE_BODY = ((15.0, -4.0, 19.0), (4.0, 9.0, 5.0))  # curving back above the thalamus
+PUTAMEN = ((26.0, 0.0, 1.0), (7.0, 17.0, 10.5))
+PUTAMEN_YAW_DEG = 18.0  # long axis turned in the axial plane: the posterior end is lateral
+PUTAMEN_SPLIT_Y_MM = 0.0  # anterior / posterior putamen: the anterior-commissure plane
 
 # Non-specific uptake levels relative to grey matter.
 SCALP_UPTAKE = 0.15
@@ -45,45 +52,74 @@ class Uptake:
     sbr: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STRIATAL_REGIONS, 3.0))
 
 
+@cache
+def landmarks() -> dict[str, tuple[float, float, float]]:
+    """True MNI centroids (mm) of the caudate (head and body) and the putamen of each side,
+    computed on a 0.5 mm grid."""
+    axis = np.arange(-40.0, 40.0, 0.5, dtype=np.float32)
+    points = np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), axis=-1).reshape(-1, 3)
+    masks = _striatal_masks(points)
+    out = {}
+    for side in ("right", "left"):
+        putamen = masks[f"putamen_anterior_{side}"] | masks[f"putamen_posterior_{side}"]
+        for name, mask in (("caudate", masks[f"caudate_{side}"]), ("putamen", putamen)):
+            out[f"{name}_{side}"] = tuple(float(v) for v in points[mask].mean(axis=0))
+    return out
+
+
 def _inside(points: np.ndarray, centre, axes) -> np.ndarray:
     d = (points - np.asarray(centre, dtype=np.float32)) / np.asarray(axes, dtype=np.float32)
     return np.einsum("ij,ij->i", d, d) <= 1.0
 
 
-def _mirror(centre) -> tuple[float, float, float]:
-    return (-centre[0], centre[1], centre[2])
+def _yawed(points: np.ndarray, shape, yaw_deg: float) -> np.ndarray:
+    """Inside an ellipsoid whose y axis is turned by yaw_deg about z (towards -x anteriorly)."""
+    (centre, axes), a = shape, np.deg2rad(yaw_deg)
+    d = points - np.asarray(centre, dtype=np.float32)
+    # Coordinates along the ellipsoid's own axes: x' = x cos a + y sin a, y' = -x sin a + y cos a.
+    local = np.stack(
+        [
+            d[:, 0] * np.cos(a) + d[:, 1] * np.sin(a),
+            -d[:, 0] * np.sin(a) + d[:, 1] * np.cos(a),
+            d[:, 2],
+        ],
+        axis=1,
+    )
+    return _inside(local, (0.0, 0.0, 0.0), axes)
+
+
+def _striatal_masks(points: np.ndarray) -> dict[str, np.ndarray]:
+    masks = {}
+    anterior = points[:, 1] >= PUTAMEN_SPLIT_Y_MM
+    for side, sign in (("right", 1.0), ("left", -1.0)):
+
+        def at(shape, sign=sign):
+            (x, y, z), axes = shape
+            return _inside(points, (sign * x, y, z), axes)
+
+        masks[f"caudate_{side}"] = at(CAUDATE) | at(CAUDATE_BODY)
+        (x, y, z), axes = PUTAMEN
+        putamen = _yawed(points, ((sign * x, y, z), axes), sign * PUTAMEN_YAW_DEG)
+        masks[f"putamen_anterior_{side}"] = putamen & anterior
+        masks[f"putamen_posterior_{side}"] = putamen & ~anterior
+    return masks
 
 
 def region_masks(points: np.ndarray) -> dict[str, np.ndarray]:
     """Boolean membership of each point (N, 3) in the phantom's regions."""
-    brain = _inside(points, *BRAIN)
+    brain = _inside(points, *BRAIN) | _inside(points, *CEREBELLUM) | _inside(points, *BRAINSTEM)
     wm = _inside(points, BRAIN[0], np.asarray(BRAIN[1]) * WHITE_MATTER_SCALE)
-    cortex = brain & ~wm
-    y, z = points[:, 1], points[:, 2]
-    masks = {
-        "head": _inside(points, *HEAD),
-        "brain": brain,
-        "white_matter": wm,
-        "cortex": cortex,
-        "occipital": cortex & (y < OCCIPITAL_MAX_Y) & (z > OCCIPITAL_Z[0]) & (z < OCCIPITAL_Z[1]),
-    }
-    for side, flip in (("right", False), ("left", True)):
-        caud_c = _mirror(CAUDATE[0]) if flip else CAUDATE[0]
-        put_c = _mirror(PUTAMEN[0]) if flip else PUTAMEN[0]
-        putamen = _inside(points, put_c, PUTAMEN[1])
-        masks[f"caudate_{side}"] = _inside(points, caud_c, CAUDATE[1])
-        masks[f"putamen_anterior_{side}"] = putamen & (y > PUTAMEN[0][1])
-        masks[f"putamen_posterior_{side}"] = putamen & (y <= PUTAMEN[0][1])
-    return masks
+    masks = {"head": _inside(points, *HEAD), "brain": brain, "white_matter": wm}
+    return {**masks, **_striatal_masks(points)}
 
 
 def evaluate(points: np.ndarray, uptake: Uptake) -> np.ndarray:
-    """Noise-free, unblurred activity at template points (N, 3) in mm."""
+    """Noise-free, unblurred activity at MNI points (N, 3) in mm."""
     masks = region_masks(points)
     act = np.zeros(len(points), dtype=np.float32)
     act[masks["head"]] = SCALP_UPTAKE
+    act[masks["brain"]] = 1.0
     act[masks["white_matter"]] = WHITE_MATTER_UPTAKE
-    act[masks["cortex"]] = 1.0
     for region in STRIATAL_REGIONS:
         act[masks[region]] = 1.0 + uptake.sbr[region]
     return act
