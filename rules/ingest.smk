@@ -48,6 +48,8 @@ for batch, batch_scans in BATCHES.items():
             batch=batch,
             settings=settings("ingest"),
             template=BUILTIN_TEMPLATE,
+            # Per-scan slice conventions from the manifest: a changed cell re-runs the batch.
+            scan_slices=inputs.slice_overrides_text(batch_scans),
             code=source_hash("ingest"),
         shell:
             "spectstage ingest --batch {params.batch} --settings {params.settings:q}"

@@ -155,6 +155,19 @@ def test_single_slice(case, tiny_cohort, tmp_path):
     assert_refused(cli("check", case, tmp_path), str(folder), "at least 2 images")
 
 
+def test_nifti_without_orientation(case, tmp_path):
+    """sform_code = qform_code = 0: nibabel falls back to a guess that mirrors left-right."""
+    from spectstage.demo import writers
+
+    folder = case / "stage_2" / "BAD"
+    folder.mkdir()
+    data = np.random.default_rng(0).poisson(20, (16, 16, 16)).astype(np.float32)
+    writers.write_nifti(data, np.diag([4, 4, 4, 1.0]), folder / "BAD.nii.gz", "RAS", "none")
+    path = str(folder / "BAD.nii.gz")
+    assert_refused(cli("check", case, tmp_path), path, "qform_code are both 0")
+    assert_refused(cli("ingest", case, tmp_path), path, "left/right unknown", tmp_path=tmp_path)
+
+
 @pytest.mark.parametrize(("value", "message"), [(np.nan, "NaN"), (0.0, "all zero")])
 def test_nan_or_all_zero_volume(case, tmp_path, value, message):
     folder = case / "stage_2" / "BAD"

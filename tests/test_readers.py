@@ -14,6 +14,7 @@ import pytest
 from spectstage.demo import writers
 from spectstage.demo.cohort import NIFTI_ORIENTATIONS, STACK_SHAPE, DemoPatient, make_volume
 from spectstage.demo.patients import sample_patient
+from spectstage.demo.writers import SERIES_VARIANT, DicomVariant
 from spectstage.errors import InputError
 from spectstage.io import load_scan
 from spectstage.io.slices import SliceConventions
@@ -66,18 +67,22 @@ def dcm2niix(folder: Path, out: Path) -> nib.Nifti1Image:
     return nib.load(result)
 
 
-@pytest.mark.parametrize("layout", ["multiframe_detector_only", "multiframe_top_level", "series"])
-def test_dicom_matches_truth_and_dcm2niix(truth, tmp_path, layout):
+# Positive spacing only: dcm2niix ignores a negative sign (its issue 885); the GE variant
+# is tested against the generator's truth in test_dicom_variants.py.
+@pytest.mark.parametrize(
+    "variant",
+    [DicomVariant(geometry="detector"), DicomVariant(geometry="top_level"), SERIES_VARIANT],
+    ids=lambda v: v.name,
+)
+def test_dicom_matches_truth_and_dcm2niix(truth, tmp_path, variant):
     volume, affine, rng = truth
     folder = tmp_path / "dicom"
     folder.mkdir()
     phi = writers.fake_phi(rng, 1)
-    if layout == "series":
-        writers.write_dicom_series(volume, affine, folder, phi, rng)
+    if variant.layout == "series":
+        writers.write_dicom_series(volume, affine, folder, phi, rng, variant)
     else:
-        writers.write_dicom_multiframe(
-            volume, affine, folder / "IMG", phi, layout.endswith("top_level")
-        )
+        writers.write_dicom_multiframe(volume, affine, folder / "IMG", phi, variant)
     scan = load_scan(folder, CONV)
     assert scan.format == "dicom"
     assert_matches_truth(scan, volume, affine)
@@ -104,7 +109,7 @@ def test_dicom_series_file_names_do_not_sort_in_slice_order(truth, tmp_path):
 def test_dicom_folder_with_planar_series_selects_the_volume(truth, tmp_path):
     volume, affine, rng = truth
     phi = writers.fake_phi(rng, 1)
-    writers.write_dicom_multiframe(volume, affine, tmp_path / "VOL", phi, False)
+    writers.write_dicom_multiframe(volume, affine, tmp_path / "VOL", phi)
     writers.write_dicom_planar(volume, tmp_path / "PLANAR", phi)
     scan = load_scan(tmp_path, CONV)
     assert_matches_truth(scan, volume, affine)
@@ -114,8 +119,8 @@ def test_dicom_folder_with_planar_series_selects_the_volume(truth, tmp_path):
 def test_dicom_folder_with_two_volumes_is_refused_listing_them(truth, tmp_path):
     volume, affine, rng = truth
     phi = writers.fake_phi(rng, 1)
-    writers.write_dicom_multiframe(volume, affine, tmp_path / "A", phi, False)
-    writers.write_dicom_multiframe(volume, affine, tmp_path / "B", phi, True)
+    writers.write_dicom_multiframe(volume, affine, tmp_path / "A", phi)
+    writers.write_dicom_multiframe(volume, affine, tmp_path / "B", phi, DicomVariant())
     with pytest.raises(InputError, match="several NM volumes") as err:
         load_scan(tmp_path, CONV)
     assert "first file A" in str(err.value) and "first file B" in str(err.value)

@@ -18,10 +18,14 @@ from spectstage.io.slices import SliceConventions, colormap_lut
 def _check_nifti(nifti: Path) -> None:
     import nibabel as nib
 
+    from spectstage.io.nifti import oriented_affine
+
     try:
-        header = nib.load(nifti).header
+        img = nib.load(nifti)
     except Exception as err:  # nibabel raises many types for damaged headers
         raise InputError(f"{nifti}: not a readable NIfTI file ({err})") from err
+    header = img.header
+    oriented_affine(img, nifti)
     shape = header.get_data_shape()
     if len(shape) not in (3, 4) or (len(shape) == 4 and shape[3] != 1) or min(shape[:3]) < 2:
         raise InputError(f"{nifti}: expected a 3D volume, got shape {shape}")
@@ -49,11 +53,25 @@ def _check_slices(images: list[Path], where: Path) -> None:
 def _check_dicom(files: list[Path]) -> None:
     from pydicom.pixels import get_decoder
 
-    from spectstage.io.dicom import find_series, geometry
+    from spectstage.io.dicom import find_series, frames_are_slices, slice_order
+    from spectstage.io.dicom_header import (
+        geometry,
+        image_size,
+        pixel_spacing,
+        rescale,
+        slice_step,
+    )
 
     series, _ = find_series(files)
     header = series.headers[0]
-    geometry(header, series.files[0])
+    for f, h in zip(series.files, series.headers, strict=True):
+        geometry(h, f)
+        pixel_spacing(h, f)
+        rescale(h, f)
+    if len(series.files) == 1:
+        frames_are_slices(header, series.files[0])
+        slice_step(header, series.files[0])
+        slice_order(header, image_size(header, series.files[0])[2], series.files[0])
     syntax = header.file_meta.TransferSyntaxUID
     try:
         decoder = get_decoder(syntax)
@@ -68,8 +86,8 @@ def _check_dicom(files: list[Path]) -> None:
         )
     if not syntax.is_compressed:  # a truncated file is shorter than its pixel data
         for f, h in zip(series.files, series.headers, strict=True):
-            frames = int(getattr(h, "NumberOfFrames", 1) or 1)
-            expected = int(h.Rows) * int(h.Columns) * frames * int(h.BitsAllocated) // 8
+            rows, columns, frames, bits = image_size(h, f)
+            expected = rows * columns * frames * bits // 8
             if f.stat().st_size < expected:
                 raise InputError(
                     f"{f}: truncated ({f.stat().st_size} bytes, pixel data alone needs {expected})"
@@ -108,4 +126,7 @@ def check(cfg: dict, batch: int | None = None) -> tuple[str, list[str]]:
     lines = [f"{len(scans)} scan(s) of {len({s.patient_id for s in scans})} patient(s)"]
     lines += [f"  stage {stage}: {stages[stage]}" for stage in sorted(stages)]
     lines += [f"  format {fmt}: {n}" for fmt, n in sorted(formats.items())]
+    own = sum(bool(s.slices) for s in scans)
+    if own:
+        lines.append(f"  with their own slice conventions (manifest columns): {own}")
     return "\n".join(lines), problems

@@ -18,7 +18,6 @@ from spectstage.atomic import atomic_path, write_text
 from spectstage.errors import InputError
 from spectstage.inputs import ScanInput, batches, discover, exclude_hint, file_stem
 from spectstage.io import input_files, load_scan
-from spectstage.io.slices import SliceConventions
 from spectstage.preprocess import register, resample
 from spectstage.qc import flags, hotspot_share, write_montage
 from spectstage.sbr import reference, regional_sbr
@@ -46,7 +45,7 @@ def _check_values(data: np.ndarray, where: Path) -> None:
 def ingest_scan(item: ScanInput, cfg: dict, tmpl: Template) -> tuple[np.ndarray, dict]:
     """Read, align, resample and normalise one scan; (volume, sidecar dict)."""
     files = input_files(item.path)
-    scan = load_scan(item.path, SliceConventions.from_config(cfg["slices"]), item.format)
+    scan = load_scan(item.path, item.conventions(cfg["slices"]), item.format)
     _check_values(scan.data, item.path)
     settings = cfg["ingest"]
     reg = register(scan, tmpl, settings.get("registration", "similarity"))

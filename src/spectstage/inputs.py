@@ -18,12 +18,16 @@ from pathlib import Path
 from spectstage.config import stage_labels
 from spectstage.deid import pseudonym
 from spectstage.errors import InputError
-from spectstage.io import NIFTI_SUFFIXES
+from spectstage.io import FORMATS, NIFTI_SUFFIXES
 
 log = logging.getLogger(__name__)
 
 STAGE_DIR = re.compile(r"^stage_(.+)$")
 MANIFEST_COLUMNS = ("patient_id", "stage", "path")
+# Per-scan slice conventions: a manifest cell overrides the `slices` config for that scan
+# (a multi-site cohort mixes radiological and neurological, hot and grey stacks).
+SLICE_COLUMNS = ("colormap", "image_left", "order", "pixel_mm", "slice_mm")
+OPTIONAL_COLUMNS = ("scan_id", "format", *SLICE_COLUMNS)
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -34,6 +38,13 @@ class ScanInput:
     stage: str
     path: Path  # a file or a folder
     format: str | None = None  # None: detected from the files
+    slices: tuple[tuple[str, str | float], ...] = ()  # manifest overrides of the `slices` config
+
+    def conventions(self, defaults: dict):
+        """The scan's slice conventions: the `slices` config, overridden by its manifest cells."""
+        from spectstage.io.slices import SliceConventions
+
+        return SliceConventions.from_config({**defaults, **dict(self.slices)})
 
 
 def file_stem(scan_id: str) -> str:
@@ -95,10 +106,18 @@ def from_manifest(manifest: Path, stages: list[str], problems: list[str]) -> lis
         problems.append(f"manifest {manifest}: cannot read ({err})")
         return []
     missing = [c for c in MANIFEST_COLUMNS if c not in table.columns]
+    unknown = [c for c in table.columns if c not in (*MANIFEST_COLUMNS, *OPTIONAL_COLUMNS)]
     if missing:
         problems.append(f"manifest {manifest}: missing column(s) {missing}")
+    if unknown:
+        known = ", ".join((*MANIFEST_COLUMNS, *OPTIONAL_COLUMNS))
+        problems.append(
+            f"manifest {manifest}: unknown column(s) {unknown}; the known columns are {known}"
+        )
+    if missing or unknown:
         return []
     root = manifest.resolve().parent
+    validators = slice_validators([c for c in SLICE_COLUMNS if c in table.columns])
     scans = []
     for line, row in enumerate(table.to_dict("records"), start=2):
         where = f"manifest {manifest} line {line}"
@@ -116,8 +135,54 @@ def from_manifest(manifest: Path, stages: list[str], problems: list[str]) -> lis
             continue
         pid = _check_id(row["patient_id"], "patient ID", where, problems)
         sid = _check_id(row.get("scan_id") or pid, "scan ID", where, problems)
-        scans.append(ScanInput(pid, sid, row["stage"], path, row.get("format") or None))
+        fmt = row.get("format") or None
+        if fmt is not None and fmt not in FORMATS:
+            problems.append(f"{where} column format: {fmt!r} is not one of {list(FORMATS)}")
+        slices = slice_overrides(row, where, validators, problems)
+        scans.append(ScanInput(pid, sid, row["stage"], path, fmt, slices))
     return scans
+
+
+def slice_validators(columns: list[str]) -> dict:
+    """Per column, the validator of the `slices` config key it overrides (one schema)."""
+    if not columns:
+        return {}
+    from jsonschema import Draft202012Validator
+
+    from spectstage.config import schema
+
+    rules = schema()["properties"]["slices"]["properties"]
+    return {c: Draft202012Validator(rules[c]) for c in columns}
+
+
+def slice_overrides(row: dict, where: str, validators: dict, problems: list[str]) -> tuple:
+    """The row's non-empty slice-convention cells, validated like the config."""
+    out = []
+    for column, validator in validators.items():
+        text = str(row.get(column, "")).strip()
+        if not text:
+            continue
+        value: str | float = text
+        if validator.schema.get("type") == "number":
+            try:
+                value = float(text)
+            except ValueError:
+                problems.append(f"{where} column {column}: {text!r} is not a number")
+                continue
+        errors = [e.message for e in validator.iter_errors(value)]
+        if column == "colormap" and not errors and not _is_colormap(text):
+            errors = [f"{text!r} is not a matplotlib colour map"]
+        if errors:
+            problems.append(f"{where} column {column}: {'; '.join(errors)}")
+            continue
+        out.append((column, value))
+    return tuple(out)
+
+
+def _is_colormap(name: str) -> bool:
+    from matplotlib import colormaps
+
+    return name in colormaps
 
 
 def _trackable(scans: list[ScanInput], problems: list[str]) -> None:
@@ -223,6 +288,13 @@ def exclude_hint(scan_id: str) -> str:
         f"to run without it, add to your config:  exclude: [{{id: {scan_id}, "
         "reason: <why>}]  (README: Excluding scans)"
     )
+
+
+def slice_overrides_text(scans: list[ScanInput]) -> str:
+    """The scans' manifest slice conventions as one stable string (a rule parameter)."""
+    import json
+
+    return json.dumps({s.scan_id: dict(s.slices) for s in scans if s.slices}, sort_keys=True)
 
 
 def batch_of(scan_id: str, n_batches: int) -> int:

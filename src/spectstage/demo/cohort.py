@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import zlib
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,20 @@ NIFTI_ORIENTATIONS = ("RAS", "LPS", "LAS", "PIR", "ASL", "RPI")
 STACK_SHAPE = (30, 128, 128)  # about 30 coronal slices, like the exported renderings
 STRIATUM_CENTRE_MM = (0.0, 2.0, 5.0)  # template point the stack is centred on (A-P only)
 DISTRACTOR_SHARE = 0.25  # DICOM folders that also hold a planar NM image to be ignored
+# File variants real data arrive in (demo/writers.py); each DICOM/NIfTI patient gets one.
+NIFTI_FORMS = ("both", "sform", "qform", "both_differ")
+MULTIFRAME_VARIANTS = (
+    writers.GE_VARIANT,  # detector-only geometry, negative spacing, int16, no slope
+    writers.DicomVariant("multiframe", "detector"),
+    writers.DicomVariant("multiframe", "both", rescale="absent"),
+    writers.DicomVariant("multiframe", "top_level", signed=True, rescale="scaled"),
+    writers.DicomVariant("multiframe", "both", negative_spacing=True, rescale="scaled"),
+)
+SERIES_VARIANTS = (
+    writers.SERIES_VARIANT,
+    writers.DicomVariant("series", "top_level", signed=True, rescale="scaled"),
+    writers.DicomVariant("series", "both", negative_spacing=True, rescale="absent"),
+)
 
 
 @dataclass(frozen=True)
@@ -34,6 +49,13 @@ class DemoPatient:
     patient: Patient
     layout: str
     seed: tuple[int, ...]
+
+
+def choose(item: DemoPatient, what: str, options: tuple):
+    """One of `options`, from the patient's own stream for `what`: the same for a seed
+    whatever the renderer draws, and each choice (orientation, form) independent."""
+    rng = np.random.default_rng([*item.seed, 2, zlib.crc32(what.encode())])
+    return options[int(rng.integers(len(options)))]
 
 
 def make_volume(item: DemoPatient) -> tuple[np.ndarray, np.ndarray, np.random.Generator]:
@@ -79,16 +101,21 @@ def write_patient(item: DemoPatient, folder: Path, conv: SliceConventions) -> di
         # The reader centres the stack on the origin: express the pose in that frame.
         t = np.asarray(pose.translation_mm) - (0.0, centre_y, 0.0)
         pose = Pose(pose.rotation_deg, tuple(float(v) for v in t), pose.scale)
+        variant = f"slices-{conv.colormap}-{conv.image_left}-{conv.order}"
     elif item.layout == "nifti":
-        axcodes = NIFTI_ORIENTATIONS[int(rng.integers(len(NIFTI_ORIENTATIONS)))]
-        writers.write_nifti(volume, affine, folder / f"{p.patient_id}.nii.gz", axcodes)
+        axcodes = choose(item, "orientation", NIFTI_ORIENTATIONS)
+        form = choose(item, "form", NIFTI_FORMS)
+        writers.write_nifti(volume, affine, folder / f"{p.patient_id}.nii.gz", axcodes, form)
         extra["nifti_orientation"] = axcodes
+        variant = f"nifti-{form}-{axcodes}"
     else:
         if item.layout == "dicom_multiframe":
-            top = bool(rng.integers(2))
-            writers.write_dicom_multiframe(volume, affine, folder / "NM00001", phi, top)
+            dicom = choose(item, "dicom", MULTIFRAME_VARIANTS)
+            writers.write_dicom_multiframe(volume, affine, folder / "NM00001", phi, dicom)
         else:
-            writers.write_dicom_series(volume, affine, folder, phi, rng)
+            dicom = choose(item, "dicom", SERIES_VARIANTS)
+            writers.write_dicom_series(volume, affine, folder, phi, rng, dicom)
+        variant = dicom.name
         if rng.uniform() < DISTRACTOR_SHARE:
             writers.write_dicom_planar(volume, folder / "NM_PLANAR", phi)
             extra["distractor_series"] = True
@@ -97,6 +124,7 @@ def write_patient(item: DemoPatient, folder: Path, conv: SliceConventions) -> di
         "scan_id": p.patient_id,
         "stage": p.stage,
         "layout": item.layout,
+        "variant": variant,
         "severity": round(p.severity, 4),
         "worse_side": p.worse_side,
         **{f"sbr_{k}": round(v, 4) for k, v in p.uptake.sbr.items()},

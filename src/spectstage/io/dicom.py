@@ -15,13 +15,29 @@ from pathlib import Path
 import numpy as np
 
 from spectstage.errors import InputError
+from spectstage.io.dicom_header import (
+    geometry,
+    pixel_spacing,
+    positive_int,
+    rescale,
+    slice_step,
+)
 
 log = logging.getLogger(__name__)
 
 RAS_FROM_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
 SECONDARY_CAPTURE_PREFIX = "1.2.840.10008.5.1.4.1.1.7"
 # Value 3 of NM ImageType; only reconstructed tomography is a volume ("TOMO" = projections).
-NON_VOLUME_NM_TYPES = {"STATIC", "DYNAMIC", "GATED", "WHOLE BODY", "TOMO", "GATED TOMO"}
+# "RECON GATED TOMO" holds one volume per gate: not one volume, refused too.
+NON_VOLUME_NM_TYPES = {
+    "STATIC",
+    "DYNAMIC",
+    "GATED",
+    "WHOLE BODY",
+    "TOMO",
+    "GATED TOMO",
+    "RECON GATED TOMO",
+}
 
 
 @dataclass
@@ -34,7 +50,7 @@ class Series:
     def describe(self, with_file: bool = True) -> str:
         h = self.headers[0]
         kind = "\\".join(getattr(h, "ImageType", []) or ["?"])
-        n = int(getattr(h, "NumberOfFrames", 1) or 1)
+        n = h.get("NumberOfFrames") or 1
         modality = getattr(h, "Modality", "?")
         text = f"modality {modality}, type {kind}, {len(self.files)} file(s), {n} frame(s)"
         return f"{text}, first file {self.files[0].name}" if with_file else text
@@ -42,15 +58,20 @@ class Series:
 
 def _read_header(path: Path):
     import pydicom
-    from pydicom.errors import InvalidDicomError
 
     try:
-        return pydicom.dcmread(path, stop_before_pixels=True)
-    except (InvalidDicomError, OSError, ValueError, EOFError) as err:
+        header = pydicom.dcmread(path, stop_before_pixels=True)
+    except Exception as err:  # InvalidDicomError, OSError, EOFError, struct.error, ...
         raise InputError(
             f"{path}: not a readable DICOM file, nor a supported format "
             f"(.nii, .nii.gz, .png, .jpg, .tif) ({err})"
         ) from err
+    try:  # pydicom parses values (and sequences) lazily: a damaged header fails here, once
+        for _ in header.iterall():
+            pass
+    except Exception as err:  # pydicom raises many types for damaged values
+        raise InputError(f"{path}: damaged DICOM header ({type(err).__name__}: {err})") from err
+    return header
 
 
 def _classify(series: Series) -> str:
@@ -62,7 +83,7 @@ def _classify(series: Series) -> str:
     image_type = [str(v).upper() for v in (getattr(h, "ImageType", None) or [])]
     if len(image_type) > 2 and image_type[2] in NON_VOLUME_NM_TYPES:
         return f"NM image type {image_type[2]}, not a reconstructed tomographic volume"
-    frames = int(getattr(h, "NumberOfFrames", 1) or 1)
+    frames = positive_int(h, "NumberOfFrames", series.files[0], default=1)
     if len(series.files) == 1 and frames < 2:
         return "a single planar image, not a volume"
     if len(series.files) > 1 and frames > 1:
@@ -91,25 +112,17 @@ def find_series(files: list[Path]) -> tuple[Series, list[Series]]:
     return candidates[0], ignored
 
 
-def geometry(h, path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(row direction, column direction, first position) in LPS, top level or detector sequence."""
-    source = h
-    if "ImageOrientationPatient" not in h or "ImagePositionPatient" not in h:
-        detectors = getattr(h, "DetectorInformationSequence", None)
-        if not detectors or "ImageOrientationPatient" not in detectors[0]:
-            raise InputError(f"{path}: no ImageOrientationPatient/ImagePositionPatient")
-        source = detectors[0]
-    iop = np.array(source.ImageOrientationPatient, dtype=float)
-    return iop[:3], iop[3:], np.array(source.ImagePositionPatient, dtype=float)
-
-
 def _pixels(ds, path: Path) -> np.ndarray:
+    slope, intercept = rescale(ds, path)
     try:
-        arr = ds.pixel_array.astype(np.float32)
+        arr = ds.pixel_array.astype(np.float32)  # signed/unsigned per PixelRepresentation
     except Exception as err:  # pydicom raises several types for missing decoders/truncation
         raise InputError(f"{path}: cannot decode pixel data ({err})") from err
-    slope = float(getattr(ds, "RescaleSlope", 1) or 1)
-    return arr * slope + float(getattr(ds, "RescaleIntercept", 0) or 0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        counts = arr * np.float32(slope) + np.float32(intercept)
+    if not np.isfinite(counts).all():
+        raise InputError(f"{path}: RescaleSlope {slope} / RescaleIntercept {intercept} overflow")
+    return counts
 
 
 def _affine(row: np.ndarray, col: np.ndarray, normal: np.ndarray, spacing, origin) -> np.ndarray:
@@ -122,28 +135,69 @@ def _affine(row: np.ndarray, col: np.ndarray, normal: np.ndarray, spacing, origi
     return RAS_FROM_LPS @ lps
 
 
+def frames_are_slices(ds, path: Path) -> None:
+    """Frames must be one per slice: gated or multi-window files are refused, not stacked."""
+    try:
+        frames = int(ds.get("NumberOfFrames") or 1)
+        slices = int(ds.get("NumberOfSlices") or frames)
+    except (TypeError, ValueError) as err:
+        raise InputError(f"{path}: NumberOfFrames/NumberOfSlices are not integers") from err
+    if slices != frames:
+        raise InputError(
+            f"{path}: {frames} frames but {slices} slices (gated, dynamic or several "
+            "energy windows?); only one reconstructed volume per file is supported"
+        )
+
+
+def slice_order(ds, n_frames: int, path: Path) -> np.ndarray:
+    """Frame indices in slice order: SliceVector gives each frame's slice (1-based,
+    DICOM PS3.3 C.8.4.8); absent means the frames are in slice order already."""
+    vector = ds.get("SliceVector")
+    if vector in (None, ""):
+        return np.arange(n_frames)
+    try:
+        numbers = np.array([int(v) for v in np.atleast_1d(vector)])
+    except (TypeError, ValueError) as err:
+        raise InputError(f"{path}: SliceVector is not a list of integers") from err
+    if sorted(numbers.tolist()) != list(range(1, n_frames + 1)):
+        raise InputError(
+            f"{path}: SliceVector does not number the {n_frames} frames 1..{n_frames} once each"
+        )
+    return np.argsort(numbers)
+
+
 def _read_multiframe(path: Path):
     import pydicom
 
     ds = pydicom.dcmread(path)
+    frames_are_slices(ds, path)
     row, col, origin = geometry(ds, path)
-    dz = getattr(ds, "SpacingBetweenSlices", None) or getattr(ds, "SliceThickness", None)
-    if dz is None:
-        raise InputError(f"{path}: multi-frame NM without SpacingBetweenSlices or SliceThickness")
-    dr, dc = (float(v) for v in ds.PixelSpacing)
+    dz = slice_step(ds, path)
+    dr, dc = pixel_spacing(ds, path)
     frames = _pixels(ds, path)  # (frame, row, col)
     if frames.ndim != 3:
         raise InputError(f"{path}: expected frames x rows x columns, got shape {frames.shape}")
-    affine = _affine(row, col, np.cross(row, col), (dc, dr, float(dz)), origin)
+    frames = frames[slice_order(ds, len(frames), path)]
+    affine = _affine(row, col, np.cross(row, col), (dc, dr, dz), origin)
     return frames.transpose(2, 1, 0), affine, ds
+
+
+def _same_in_every_slice(files: list[Path], values: list, what: str) -> None:
+    for f, v in zip(files, values, strict=True):
+        if not np.allclose(v, values[0], atol=1e-3):
+            raise InputError(f"{f}: {what} differs from {files[0].name}'s")
 
 
 def _read_series(files: list[Path], headers: list):
     import pydicom
 
-    row, col, _ = geometry(headers[0], files[0])
+    planes = [geometry(h, f) for h, f in zip(headers, files, strict=True)]
+    _same_in_every_slice(files, [np.r_[p[0], p[1]] for p in planes], "ImageOrientationPatient")
+    spacings = [pixel_spacing(h, f) for h, f in zip(headers, files, strict=True)]
+    _same_in_every_slice(files, spacings, "PixelSpacing")
+    row, col, _ = planes[0]
     normal = np.cross(row, col)
-    positions = np.array([np.asarray(h.ImagePositionPatient, dtype=float) for h in headers])
+    positions = np.array([p[2] for p in planes])
     along = positions @ normal
     order = np.argsort(along)
     steps = np.diff(along[order])
@@ -155,9 +209,9 @@ def _read_series(files: list[Path], headers: list):
             f"({steps.min():.2f}-{steps.max():.2f} mm)"
         )
     slices = [_pixels(pydicom.dcmread(files[i]), files[i]) for i in order]
-    if len({s.shape for s in slices}) > 1:
-        raise InputError(f"{files[0].parent}: slices differ in size")
-    dr, dc = (float(v) for v in headers[0].PixelSpacing)
+    if len({s.shape for s in slices}) > 1 or slices[0].ndim != 2:
+        raise InputError(f"{files[0].parent}: slices differ in size or are not 2D images")
+    dr, dc = spacings[0]
     affine = _affine(row, col, normal, (dc, dr, float(steps.mean())), positions[order[0]])
     return np.stack(slices).transpose(2, 1, 0), affine, headers[0]
 

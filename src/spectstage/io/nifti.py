@@ -23,4 +23,28 @@ def read_nifti(path: Path):
         data = data[..., 0]
     if data.ndim != 3:
         raise InputError(f"{path}: expected a 3D volume, got shape {data.shape}")
-    return Scan(data=data, affine=img.affine.astype(float), format="nifti", meta={})
+    return Scan(data=data, affine=oriented_affine(img, path), format="nifti", meta=forms(img))
+
+
+def forms(img) -> dict:
+    """Which orientation field the affine came from (nibabel: sform if its code > 0, else qform)."""
+    sform, qform = (int(img.header[f"{k}_code"]) for k in ("sform", "qform"))
+    return {
+        "nifti_affine_from": "sform" if sform else "qform",
+        "sform_code": sform,
+        "qform_code": qform,
+    }
+
+
+def oriented_affine(img, path: Path) -> np.ndarray:
+    """nibabel's choice of affine, refused when the file does not say where the patient is."""
+    header = img.header
+    if not int(header["sform_code"]) and not int(header["qform_code"]):
+        raise InputError(
+            f"{path}: sform_code and qform_code are both 0, so the file does not say which way "
+            "the patient lies (left/right unknown); fix the header (e.g. fslorient, nibabel)"
+        )
+    affine = np.asarray(img.affine, dtype=float)
+    if not np.isfinite(affine).all() or abs(np.linalg.det(affine[:3, :3])) < 1e-6:
+        raise InputError(f"{path}: the orientation matrix is singular or not finite")
+    return affine

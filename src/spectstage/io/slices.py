@@ -7,7 +7,7 @@ naturally into `order`, `image_left` says which patient side is on the image's l
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import cache
 from pathlib import Path
 
@@ -125,5 +125,6 @@ def read_slices(files: list[Path], conv: SliceConventions):
             "n_slices": len(files),
             "image_size": list(rgb.shape[1:3]),
             "masked_pixels": int((~valid).sum()),
+            "slice_conventions": asdict(conv),
         },
     )
