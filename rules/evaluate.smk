@@ -24,4 +24,4 @@ rule evaluate:
         code=source_hash("evaluate"),
     shell:
         "spectstage evaluate --settings {params.settings:q} --predictions {input.predictions:q}"
-        " --folds {input.folds:q} --cohort {input.cohort:q} --out-dir results 2> {log:q}"
+        " --folds {input.folds:q} --cohort {input.cohort:q} --out-dir results > {log:q} 2>&1"

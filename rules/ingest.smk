@@ -20,7 +20,7 @@ for batch, batch_scans in BATCHES.items():
             code=source_hash("check"),
         shell:
             "spectstage check --batch {params.batch} --settings {params.settings:q}"
-            " --out {output:q} 2> {log:q}"
+            " --out {output:q} > {log:q} 2>&1"
 
     rule:
         name:
@@ -43,7 +43,7 @@ for batch, batch_scans in BATCHES.items():
             code=source_hash("ingest"),
         shell:
             "spectstage ingest --batch {params.batch} --settings {params.settings:q}"
-            " --out-dir results/volumes --qc-dir results/qc 2> {log:q}"
+            " --out-dir results/volumes --qc-dir results/qc > {log:q} 2>&1"
 
 
 rule cohort_table:
@@ -60,4 +60,4 @@ rule cohort_table:
         code=source_hash("cohort"),
     shell:
         "spectstage cohort --settings {params.settings:q} --volumes-dir results/volumes"
-        " --out {output:q} 2> {log:q}"
+        " --out {output:q} > {log:q} 2>&1"
