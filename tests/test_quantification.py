@@ -83,7 +83,7 @@ def test_baseline_predicts_each_scan_in_its_test_fold_from_the_other_patients_on
     )
     out = logistic_baseline(features, folds, ["1", "2"], seed=0)
     assert sorted(out["scan_id"]) == sorted(features.index)
-    assert (out.set_index("scan_id")["fold"] == pd.Series(fold_of, features.index)).all()
+    assert (out.set_index("scan_id")["fold"].loc[features.index] == fold_of).all()
     # The test patients' stages never reach the model: scrambling them changes nothing.
     scrambled = folds.copy()
     test = scrambled["split"] == "test"
