@@ -229,5 +229,7 @@ def evaluate(
     columns += [c for c in oof.columns if c.startswith("calibrated_p_")]
     with atomic_path(out_dir / "oof_predictions.csv") as tmp:
         oof[columns].to_csv(tmp, index=False, float_format="%.8f")
+    with atomic_path(out_dir / "sbr_baseline_predictions.csv") as tmp:
+        predictions["sbr_baseline"].to_csv(tmp, index=False, float_format="%.8f")
     write_text(out_dir / "metrics.json", json.dumps(metrics, indent=1, sort_keys=True) + "\n")
     return metrics, predictions
