@@ -24,6 +24,7 @@ from snakemake_interface_logger_plugins.common import LogEvent
 
 HIDDEN = {LogEvent.JOB_INFO, LogEvent.JOB_STARTED, LogEvent.WORKFLOW_STARTED}
 HIDDEN |= {LogEvent.RESOURCES_INFO, LogEvent.JOB_FINISHED}
+CHATTER = ("Select jobs to execute", "Execute ")  # scheduler steps, several per job
 MAX_LOG_LINES = 40  # of a failed job's log on the console; the file has all of it
 
 
@@ -55,7 +56,7 @@ class LogHandler(LogHandlerBase):
             self._print(f"[{record.done}/{record.total}] {self.last_finished} done")
         elif event == LogEvent.JOB_ERROR:
             self._print(job_error(record))
-        elif event not in HIDDEN:
+        elif event not in HIDDEN and not str(record.msg).startswith(CHATTER):
             self.console.handle(record)
 
     def _print(self, text: str) -> None:

@@ -34,7 +34,11 @@ def folds_page(folds_summary: pd.DataFrame, cfg: dict) -> str:
 def calibration_page(calibration_summary: pd.DataFrame, metrics: dict) -> str:
     calibration = metrics["cnn"].get("calibration")
     if not calibration:
-        text = "<p>No inner-validation predictions were available: no calibration.</p>"
+        text = (
+            "<p>No calibration: training wrote no inner-validation predictions "
+            "(results/models/fold_k/val_predictions.csv), which the temperature of each fold "
+            "is fitted on.</p>"
+        )
         return page("Calibration", text)
     text = (
         "<p>Expected calibration error (ECE: 10 equal-width bins of the top stage's probability, "
