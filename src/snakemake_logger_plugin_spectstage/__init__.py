@@ -16,7 +16,9 @@ Full detail always stays in results/logs/ and .snakemake/log/.
 from __future__ import annotations
 
 import logging
+import re
 import sys
+import textwrap
 from pathlib import Path
 
 from snakemake_interface_logger_plugins.base import LogHandlerBase
@@ -24,7 +26,8 @@ from snakemake_interface_logger_plugins.common import LogEvent
 
 HIDDEN = {LogEvent.JOB_INFO, LogEvent.JOB_STARTED, LogEvent.WORKFLOW_STARTED}
 HIDDEN |= {LogEvent.RESOURCES_INFO, LogEvent.JOB_FINISHED}
-CHATTER = ("Select jobs to execute", "Execute ")  # scheduler steps, several per job
+# Scheduler steps (several per job) and set-up lines that say the same on every run.
+CHATTER = ("Select jobs to execute", "Execute ", "Using shell:", "Conda environments: ignored")
 MAX_LOG_LINES = 40  # of a failed job's log on the console; the file has all of it
 
 
@@ -56,6 +59,8 @@ class LogHandler(LogHandlerBase):
             self._print(f"[{record.done}/{record.total}] {self.last_finished} done")
         elif event == LogEvent.JOB_ERROR:
             self._print(job_error(record))
+        elif event == LogEvent.RUN_INFO and isinstance(getattr(record, "stats", None), dict):
+            self._print(job_counts(record.stats))
         elif event not in HIDDEN and not str(record.msg).startswith(CHATTER):
             self.console.handle(record)
 
@@ -82,6 +87,22 @@ class LogHandler(LogHandlerBase):
     @property
     def needs_rulegraph(self) -> bool:
         return False
+
+
+def job_counts(stats: dict) -> str:
+    """`46 jobs: 16 check_batch_*, 16 ingest_batch_*, 1 cohort_table, ...` (numbered rules
+    counted together), wrapped at 100 characters."""
+    counts: dict[str, int] = {}
+    for rule, n in stats.items():
+        if rule != "total":
+            name = re.sub(r"_\d+$", "_*", str(rule))
+            counts[name] = counts.get(name, 0) + int(n)
+    words = [f"{n} {name}," for name, n in counts.items()]
+    return textwrap.fill(
+        f"{sum(counts.values())} jobs: " + " ".join(words).rstrip(","),
+        width=100,
+        subsequent_indent="    ",
+    )
 
 
 def job_error(record: logging.LogRecord) -> str:
