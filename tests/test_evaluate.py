@@ -174,3 +174,22 @@ def test_paired_difference_of_a_model_with_itself_is_zero_and_of_a_better_one_po
     better = paired_difference(y, perfect, noisy, ["1", "2", "3"], draws)["balanced_accuracy"]
     assert better["difference"] == pytest.approx(1 / 3)
     assert 0 < better["ci95"][0] < 1 / 3 < better["ci95"][1]
+
+
+def test_breakdown_adds_a_patient_level_when_patients_have_several_scans():
+    from spectstage.evaluate import breakdown
+
+    table = scan_table({"1": 6, "2": 6}, scans_per_patient=2)
+    y = (table["stage"] == "2").to_numpy().astype(int)
+    table["fold"] = np.arange(len(table)) // 2 % 2  # a patient's scans in one fold
+    table["p_1"], table["p_2"] = 1.0 - y * 0.8, y * 0.8
+    formats = pd.Series("nifti", index=table["scan_id"])
+    out = breakdown(table, ["1", "2"], {"n": 20, "seed": 0}, formats)
+    assert out["pooled"]["n_scans"] == 24 and out["pooled"]["n_patients"] == 12
+    assert out["patient_level"]["n_scans"] == 12 and out["patient_level"]["balanced_accuracy"] == 1
+    assert set(out["per_fold"]) == {"0", "1"} and set(out["per_format"]) == {"nifti"}
+    assert out["pooled"]["ci95"]["balanced_accuracy"] == [1.0, 1.0]
+    single = breakdown(
+        table.drop_duplicates("patient_id"), ["1", "2"], {"n": 0, "seed": 0}, formats
+    )
+    assert "patient_level" not in single and single["pooled"]["ci95"] == {}
