@@ -37,15 +37,6 @@ rule evaluate:
         " --out-dir results > {log:q} 2>&1"
 
 
-def report_item(path, name, category, subcategory=None):
-    """An output the HTML report shows, captioned by report/<name>.rst."""
-    caption = os.path.join(workflow.basedir, "report", f"{name}.rst")
-    labels = {"item": name.replace("_", " ")}
-    return report(
-        path, caption=caption, category=category, subcategory=subcategory, labels=labels
-    )
-
-
 rule report_files:
     input:
         "results/metrics.json",
@@ -57,44 +48,95 @@ rule report_files:
         [f"results/qc/{file_stem(s.scan_id)}.png" for s in SCANS],
         histories=expand("results/models/fold_{fold}/history.csv", fold=FOLDS),
     output:
-        cohort=report_item("results/report/cohort.html", "cohort", "1. Cohort and QC"),
-        sbr=report_item(
-            "results/plots/sbr_by_stage.png", "sbr_by_stage", "1. Cohort and QC"
+        cohort=report(
+            "results/report/cohort.html",
+            caption="../report/cohort.rst",
+            category="1. Cohort and QC",
+            labels={"item": "cohort"},
         ),
-        folds=report_item("results/report/folds.html", "folds", "2. Folds"),
-        curves=report_item(
-            "results/plots/learning_curves.png", "learning_curves", "2. Folds"
+        sbr=report(
+            "results/plots/sbr_by_stage.png",
+            caption="../report/sbr_by_stage.rst",
+            category="1. Cohort and QC",
+            labels={"item": "sbr by stage"},
         ),
-        metrics=report_item(
-            "results/report/metrics.html", "metrics", "3. Metrics with intervals"
+        folds=report(
+            "results/report/folds.html",
+            caption="../report/folds.rst",
+            category="2. Folds",
+            labels={"item": "folds"},
         ),
-        table=report_item(
-            "results/tables/metrics.csv", "metrics_table", "3. Metrics with intervals"
+        curves=report(
+            "results/plots/learning_curves.png",
+            caption="../report/learning_curves.rst",
+            category="2. Folds",
+            labels={"item": "learning curves"},
         ),
-        confusion=report_item(
-            "results/plots/confusion_matrix.png", "confusion_matrix", "4. Plots"
+        metrics=report(
+            "results/report/metrics.html",
+            caption="../report/metrics.rst",
+            category="3. Metrics with intervals",
+            labels={"item": "metrics"},
         ),
-        normalised=report_item(
+        table=report(
+            "results/tables/metrics.csv",
+            caption="../report/metrics_table.rst",
+            category="3. Metrics with intervals",
+            labels={"item": "metrics table"},
+        ),
+        confusion=report(
+            "results/plots/confusion_matrix.png",
+            caption="../report/confusion_matrix.rst",
+            category="4. Plots",
+            labels={"item": "confusion matrix"},
+        ),
+        normalised=report(
             "results/plots/confusion_matrix_normalised.png",
-            "confusion_matrix_normalised",
-            "4. Plots",
+            caption="../report/confusion_matrix_normalised.rst",
+            category="4. Plots",
+            labels={"item": "confusion matrix normalised"},
         ),
-        roc=report_item("results/plots/roc.png", "roc", "4. Plots"),
-        reliability=report_item(
-            "results/plots/reliability.png", "reliability", "4. Plots"
+        roc=report(
+            "results/plots/roc.png",
+            caption="../report/roc.rst",
+            category="4. Plots",
+            labels={"item": "roc"},
         ),
-        misclassified=report_item(
-            "results/plots/misclassified.png", "misclassified", "4. Plots"
+        reliability=report(
+            "results/plots/reliability.png",
+            caption="../report/reliability.rst",
+            category="4. Plots",
+            labels={"item": "reliability"},
         ),
-        comparison=report_item(
-            "results/report/comparison.html", "comparison", "5. Baseline comparison"
+        misclassified=report(
+            "results/plots/misclassified.png",
+            caption="../report/misclassified.rst",
+            category="4. Plots",
+            labels={"item": "misclassified"},
         ),
-        calibration=report_item(
-            "results/report/calibration.html", "calibration", "6. Calibration"
+        comparison=report(
+            "results/report/comparison.html",
+            caption="../report/comparison.rst",
+            category="5. Baseline comparison",
+            labels={"item": "comparison"},
         ),
-        methods=report_item("results/report/methods.html", "methods", "7. Methods"),
-        provenance=report_item(
-            "results/report/provenance.html", "provenance", "8. Provenance"
+        calibration=report(
+            "results/report/calibration.html",
+            caption="../report/calibration.rst",
+            category="6. Calibration",
+            labels={"item": "calibration"},
+        ),
+        methods=report(
+            "results/report/methods.html",
+            caption="../report/methods.rst",
+            category="7. Methods",
+            labels={"item": "methods"},
+        ),
+        provenance=report(
+            "results/report/provenance.html",
+            caption="../report/provenance.rst",
+            category="8. Provenance",
+            labels={"item": "provenance"},
         ),
         tables=[
             f"results/tables/{name}.csv"

@@ -21,10 +21,10 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path: Path) -> None:
+def _save(fig, path: Path, dpi: int = 110) -> None:
     fig.tight_layout()
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
+        fig.savefig(tmp, format="png", dpi=dpi)
     _pyplot().close(fig)
 
 
@@ -169,5 +169,5 @@ def misclassified_montages(oof: pd.DataFrame, qc_dir: Path, path: Path) -> pd.Da
         )
     if shown.empty:
         axes[0, 0].text(0.5, 0.5, "no misclassified scans", ha="center")
-    _save(fig, path)
+    _save(fig, path, dpi=80)  # up to 24 montages: keep the report light
     return wrong[["number", "scan_id", "stage", "predicted_stage", "fold"]]
