@@ -106,8 +106,11 @@ def job_counts(stats: dict) -> str:
 
 
 def job_error(record: logging.LogRecord) -> str:
-    """The failed job's rule, its logs' tails and the executor's extra lines (SLURM log)."""
+    """The failed job's rule, the executor's message, and the tails of its logs (on SLURM the
+    job's SLURM log too)."""
     lines = [f"Error in rule {record.rule_name} (job {record.jobid}):"]
+    if getattr(record, "rule_msg", None):  # the executor's word, e.g. the SLURM job state
+        lines.append(f"    message: {record.rule_msg}")
     lines += [f"    {key}: {value}" for key, value in (record.aux or {}).items()]
     for path in record.log or []:
         try:
