@@ -7,7 +7,7 @@ CORES ?= all
 DEMO_DIR ?= data/demo
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: demo test venv lint clean-results
+.PHONY: demo test test-fast venv lint clean-results
 
 venv: $(VENV)/.installed
 
@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 $(DEMO_DIR)/manifest.csv: | $(VENV)/.installed
-	spectstage demo-data --out $(DEMO_DIR) --format mixed --per-stage 50,50,50,15 --seed 0
+	spectstage demo-data --out $(DEMO_DIR)  # the CLI's defaults: 50/50/50/15 patients, mixed formats, seed 0
 
 demo: $(VENV)/.installed $(DEMO_DIR)/manifest.csv
 	snakemake --cores $(CORES) --configfile config/demo.yaml
@@ -33,6 +33,10 @@ demo: $(VENV)/.installed $(DEMO_DIR)/manifest.csv
 test: $(VENV)/.installed
 	if [ "$$(id -u)" = 0 ]; then bash scripts/start-local-slurm.sh || echo "local SLURM not started: the SLURM tests will say why"; fi
 	pytest
+
+# Everything but the shared workflow run and SLURM: the unit tests, in under 2 minutes.
+test-fast: $(VENV)/.installed
+	pytest -m "not workflow and not slurm"
 
 lint: $(VENV)/.installed
 	ruff check .

@@ -5,6 +5,9 @@ rule augment_fold:
     input:
         folds="results/folds.csv",
         cohort="results/cohort.csv",
+        # read through cohort.csv's volume column; declared so that executors and storage
+        # plugins that stage only declared inputs bring them
+        volumes=VOLUMES,
     output:
         shard="results/folds/fold_{fold}/train_shard.pt",
         samples="results/folds/fold_{fold}/samples.csv",
@@ -13,7 +16,7 @@ rule augment_fold:
     conda:
         ENV
     params:
-        settings=settings(*INPUT_KEYS, "augment", "train.crop"),
+        settings=settings("augment"),
         code=source_hash("augment"),
     shell:
         "spectstage augment --fold {wildcards.fold} --settings {params.settings:q}"

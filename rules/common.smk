@@ -1,15 +1,17 @@
 # No rules here: the scan table, batches and helpers the rules share.
-import json
-import sys
+import os
 
 from spectstage import inputs
+from spectstage.config import settings_for
 from spectstage.inputs import file_stem
 from spectstage.io import input_files
 from spectstage.provenance import source_hash
 
 # `snakemake --lint` reads the rules, not the data: it runs without the input folder, with
-# one empty batch standing in so that the per-batch rules are linted too.
-LINTING = "--lint" in sys.argv
+# one empty batch standing in so that the per-batch rules are linted too. Snakemake builds
+# the workflow with check_envvars=False for linting only (`--lint`, `--lint=json` and the
+# Python API's lint() alike), which is how we tell.
+LINTING = not getattr(workflow, "check_envvars", True)
 SCANS = [] if LINTING else inputs.discover(config)
 BATCHES = {0: []} if LINTING else inputs.batches(SCANS, config["ingest"]["batches"])
 ENV = os.path.join(workflow.basedir, "envs", "spectstage.yaml")
@@ -27,23 +29,10 @@ def raw_files(scans):
     return files
 
 
-def settings(*keys):
-    """The config keys a rule reads, as JSON for `spectstage --settings` (and rerun triggers).
-
-    A key may be dotted ("train.crop") to pass one part of a section: then changing the
-    rest of the section (say, the learning rate) does not re-run the rule.
-    """
-    out = {}
-    for key in keys:
-        section, _, part = key.partition(".")
-        if part:
-            out.setdefault(section, {})[part] = config[section][part]
-        else:
-            out[section] = config[section]
-    return json.dumps(out, sort_keys=True)
-
-
-INPUT_KEYS = ("raw_dir", "manifest", "stages", "pseudonymise")
+def settings(command):
+    """The JSON settings of `spectstage <command>`: exactly the config keys it reads
+    (spectstage.config.COMMAND_KEYS), which are also the rule's rerun triggers."""
+    return settings_for(config, command)
 
 
 wildcard_constraints:

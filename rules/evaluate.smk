@@ -1,20 +1,15 @@
 # Pool the folds' test predictions: out-of-fold metrics with intervals, baselines; then the
 # tables, plots and pages of the HTML report (snakemake --report results/report.html).
 
-# Inner-validation predictions, for the calibration, where training writes them.
-VALIDATION = [
-    f
-    for f in expand("results/models/fold_{fold}/val_predictions.csv", fold=FOLDS)
-    if any(str(o).endswith("val_predictions.csv") for o in rules.train_fold.output)
-]
-
-
 rule evaluate:
     input:
         predictions=expand(
             "results/models/fold_{fold}/test_predictions.csv", fold=FOLDS
         ),
-        validation=VALIDATION,
+        # inner-validation probabilities: each fold's calibration temperature
+        validation=expand(
+            "results/models/fold_{fold}/val_predictions.csv", fold=FOLDS
+        ),
         folds="results/folds.csv",
         cohort="results/cohort.csv",
         truth=config["evaluate"]["truth_table"] or [],  # the demo's oracle input
@@ -28,8 +23,7 @@ rule evaluate:
     conda:
         ENV
     params:
-        # The whole config (but compute resources): recorded in provenance.json.
-        settings=settings(*(key for key in config if key != "resources")),
+        settings=settings("evaluate"),
         code=source_hash("evaluate"),
     shell:
         "spectstage evaluate --settings {params.settings:q} --predictions {input.predictions:q}"
@@ -148,8 +142,8 @@ rule report_files:
     conda:
         ENV
     params:
-        settings=settings(*(key for key in config if key != "resources")),
-        code=source_hash("evaluate"),
+        settings=settings("report-files"),
+        code=source_hash("report_files"),
     shell:
         "spectstage report-files --settings {params.settings:q} --results results"
         " --histories {input.histories:q} > {log:q} 2>&1"

@@ -14,7 +14,7 @@ rule folds:
     conda:
         ENV
     params:
-        settings=settings(*INPUT_KEYS, "folds"),
+        settings=settings("folds"),
         code=source_hash("folds"),
     shell:
         "spectstage folds --settings {params.settings:q} --cohort {input.cohort:q}"

@@ -16,7 +16,7 @@ for batch, batch_scans in BATCHES.items():
             ENV
         params:
             batch=batch,
-            settings=settings(*INPUT_KEYS, "slices", "ingest.batches"),
+            settings=settings("check"),
             code=source_hash("check"),
         shell:
             "spectstage check --batch {params.batch} --settings {params.settings:q}"
@@ -39,7 +39,7 @@ for batch, batch_scans in BATCHES.items():
         threads: 1
         params:
             batch=batch,
-            settings=settings(*INPUT_KEYS, "slices", "ingest"),
+            settings=settings("ingest"),
             code=source_hash("ingest"),
         shell:
             "spectstage ingest --batch {params.batch} --settings {params.settings:q}"
@@ -56,7 +56,7 @@ rule cohort_table:
     conda:
         ENV
     params:
-        settings=settings(*INPUT_KEYS),
+        settings=settings("cohort"),
         code=source_hash("cohort"),
     shell:
         "spectstage cohort --settings {params.settings:q} --volumes-dir results/volumes"

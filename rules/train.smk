@@ -6,9 +6,13 @@ rule train_fold:
         shard="results/folds/fold_{fold}/train_shard.pt",
         folds="results/folds.csv",
         cohort="results/cohort.csv",
+        # read through cohort.csv's volume column; declared so that executors and storage
+        # plugins that stage only declared inputs bring them
+        volumes=VOLUMES,
     output:
         model="results/models/fold_{fold}/model.pt",
         history="results/models/fold_{fold}/history.csv",
+        validation="results/models/fold_{fold}/val_predictions.csv",
         predictions="results/models/fold_{fold}/test_predictions.csv",
     log:
         "results/logs/train/fold_{fold}.log",
@@ -20,8 +24,7 @@ rule train_fold:
         mem_mb=config["resources"]["train_mem_mb"],
         runtime=lambda w, attempt: config["resources"]["train_runtime_min"] * attempt,
     params:
-        # slices and ingest: recorded in the model's preprocessing hash (they re-run ingest anyway)
-        settings=settings(*INPUT_KEYS, "slices", "ingest", "augment", "train"),
+        settings=settings("train"),
         code=source_hash("train"),
         # Checkpoints live outside the outputs: Snakemake deletes a failed job's outputs.
         checkpoints="results/checkpoints/fold_{fold}",

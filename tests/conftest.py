@@ -31,6 +31,14 @@ def run(
     return proc
 
 
+def rule_settings(command: str, **cfg) -> str:
+    """The --settings JSON a workflow rule passes to `spectstage <command>` for config `cfg`
+    (a strict view: the command may read these keys only)."""
+    from spectstage import config
+
+    return config.settings_for(config.validate(cfg), command)
+
+
 def snakemake(
     workdir: Path, *args: str, check: bool = True, env: dict | None = None
 ) -> subprocess.CompletedProcess:
@@ -84,3 +92,12 @@ def scratch_cohort(tiny_cohort, tmp_path) -> Path:
     copy = tmp_path / "raw"
     shutil.copytree(tiny_cohort, copy)
     return copy
+
+
+def pytest_collection_modifyitems(items):
+    """Every test that needs the shared workflow run carries the `workflow` marker, whether
+    it asks for `workflow_run` directly or through another fixture, so that
+    `-m "not workflow"` (make test-fast) never starts it."""
+    for item in items:
+        if "workflow_run" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.workflow)

@@ -3,7 +3,6 @@ and nothing partial written (for the pre-flight `check` and for `ingest`)."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 from pathlib import Path
@@ -14,7 +13,7 @@ import pydicom
 import pytest
 from PIL import Image
 
-from conftest import run
+from conftest import rule_settings, run
 
 GOOD_DICOM = "dicom_multiframe"
 
@@ -44,7 +43,7 @@ def add(raw: Path, tiny_cohort: Path, layout: str, name: str = "BAD") -> Path:
 
 
 def cli(command: str, raw: Path, tmp_path: Path, **settings):
-    cfg = json.dumps({"raw_dir": str(raw), "ingest": {"batches": 1}, **settings})
+    cfg = rule_settings(command, raw_dir=str(raw), ingest={"batches": 1}, **settings)
     args = [sys.executable, "-m", "spectstage", command, "--settings", cfg]
     if command == "ingest":
         args += [

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 
-from conftest import run
+import pandas as pd
+
+from conftest import rule_settings, run
 
 
 def ingest_all(cohort, out, tmp_path):
-    settings = f'{{"raw_dir": "{cohort}", "ingest": {{"batches": 1}}}}'
+    settings = rule_settings("ingest", raw_dir=str(cohort), ingest={"batches": 1})
     cmd = [
         sys.executable,
         "-m",
@@ -24,16 +27,20 @@ def ingest_all(cohort, out, tmp_path):
     return run(cmd, tmp_path, check=False)
 
 
-def test_truncated_dicom_names_the_file_and_leaves_nothing_partial(scratch_cohort, tmp_path):
-    truth = (scratch_cohort / "truth.csv").read_text().splitlines()
-    row = next(r for r in truth if ",dicom_multiframe," in r).split(",")
-    victim = scratch_cohort / f"stage_{row[2]}" / row[0] / "NM00001"
+def test_truncated_dicom_names_the_file_and_leaves_nothing_partial(tiny_cohort, tmp_path):
+    truth = pd.read_csv(tiny_cohort / "truth.csv", dtype=str)
+    victim_row = truth[truth["layout"] == "dicom_multiframe"].iloc[0]
+    raw = tmp_path / "raw"
+    for row in (victim_row, truth[truth["layout"] == "nifti"].iloc[0]):  # and a good scan
+        folder = f"stage_{row['stage']}/{row['patient_id']}"
+        shutil.copytree(tiny_cohort / folder, raw / folder)
+    victim = raw / f"stage_{victim_row['stage']}" / victim_row["patient_id"] / "NM00001"
     victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 2])
     out = tmp_path / "volumes"
-    proc = ingest_all(scratch_cohort, out, tmp_path)
+    proc = ingest_all(raw, out, tmp_path)
     assert proc.returncode == 2
     assert str(victim) in proc.stderr and "Traceback" not in proc.stderr
-    assert not list(out.glob(f"{row[0]}*")) and not list(out.glob(".tmp-*"))
+    assert not list(out.glob(f"{victim_row['patient_id']}*")) and not list(out.glob(".tmp-*"))
 
 
 def test_missing_raw_dir_is_a_clear_error(tmp_path):

@@ -28,6 +28,37 @@ def test_shipped_config_is_valid_and_states_every_key():
     assert _keys(shipped) == _keys(config.validate({}))
 
 
+def test_shipped_config_repeats_the_schema_defaults_exactly():
+    """Defaults live in the schema; config/config.yaml repeats them to document them."""
+    shipped = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    assert shipped == config.validate({})
+
+
+def test_each_command_reads_only_the_keys_its_rule_passes():
+    strict = config.load(settings=config.settings_for(config.validate({}), "augment"))
+    assert strict["train"]["crop"]["voxel_mm"] == 4 and strict["augment"]["copies"] >= 1
+    with pytest.raises(config.UndeclaredSetting, match=r"'train\.lr' was read but not passed"):
+        strict["train"]["lr"]
+    with pytest.raises(config.UndeclaredSetting, match="'folds'"):
+        strict["folds"]
+    with pytest.raises(config.UndeclaredSetting):
+        strict.get("evaluate")  # no silent default through .get either
+    assert set(strict) == {"raw_dir", "manifest", "stages", "pseudonymise", "augment", "train"}
+
+
+def test_evaluate_is_passed_every_key_but_compute_resources():
+    keys = set(config.COMMAND_KEYS["evaluate"])
+    assert keys == set(config.schema()["properties"]) - {"resources"}
+
+
+def test_a_config_file_gives_the_whole_configuration(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("train: {epochs: 3}\n")
+    cfg = config.load(path, '{"train": {"lr": 0.1}}')  # an override keeps the file's keys
+    assert cfg["train"]["epochs"] == 3 and cfg["train"]["lr"] == 0.1
+    assert cfg["folds"]["k"] == 5
+
+
 def test_demo_config_is_valid():
     demo = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
     assert config.validate(demo)["evaluate"]["truth_table"] == "data/demo/truth.csv"
@@ -58,3 +89,13 @@ def test_settings_override_file(tmp_path):
     cfg = config.load(path, '{"raw_dir": "b"}')
     assert cfg["raw_dir"] == "b" and cfg["slices"]["colormap"] == "gray"
     assert cfg["slices"]["pixel_mm"] == 2.0
+
+
+def test_slice_conventions_and_demo_options_take_the_schema_defaults():
+    from spectstage.cli import parser
+    from spectstage.io.slices import SliceConventions
+
+    slices = config.validate({})["slices"]
+    assert SliceConventions() == SliceConventions.from_config(slices)
+    demo = parser().parse_args(["demo-data", "--out", "x"])
+    assert (demo.image_left, demo.colormap) == (slices["image_left"], slices["colormap"])

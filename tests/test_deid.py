@@ -71,6 +71,7 @@ def pseudonymised_run(tiny_cohort, tmp_path_factory):
     return work, phi
 
 
+@pytest.mark.workflow
 def test_no_phi_anywhere_in_results(pseudonymised_run):
     work, phi = pseudonymised_run
     assert len(phi) > 20
@@ -86,6 +87,7 @@ def test_no_phi_anywhere_in_results(pseudonymised_run):
     assert hits == []
 
 
+@pytest.mark.workflow
 def test_ids_are_keyed_pseudonyms_and_stable(pseudonymised_run):
     work, _ = pseudonymised_run
     cohort = pd.read_csv(work / "results" / "cohort.csv")
@@ -116,6 +118,7 @@ def test_pseudonyms_need_a_key_and_depend_on_it(monkeypatch):
     )
 
 
+@pytest.mark.workflow
 def test_hostile_ids_neither_break_commands_nor_escape_results(tiny_cohort, tmp_path):
     raw = tmp_path / "raw"
     shutil.copytree(tiny_cohort, raw)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import tomllib
 from pathlib import Path
 
 import yaml
 
-from conftest import REPO, run
+from conftest import REPO, rule_settings, run
 
 
 def test_conda_env_matches_pyproject():
@@ -24,7 +23,7 @@ def test_conda_env_matches_pyproject():
 def test_help_and_ingest_never_import_torch(tiny_cohort, tmp_path):
     from spectstage.inputs import batch_of
 
-    settings = json.dumps({"raw_dir": str(tiny_cohort), "ingest": {"batches": 22}})
+    settings = rule_settings("ingest", raw_dir=str(tiny_cohort), ingest={"batches": 22})
     batch = batch_of("P0001", 22)  # a batch with at least one scan, ingested in a few seconds
     args = ["ingest", "--settings", settings, "--batch", str(batch), "--out-dir", str(tmp_path)]
     code = (

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -12,10 +11,11 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import BIN
-from spectstage import config, train
+from conftest import BIN, rule_settings
+from spectstage import checkpoint, config, train
 from spectstage.crop import Crop
 from spectstage.errors import InputError
+from spectstage.fold_data import load_shard
 from spectstage.folds import fold_split, read_folds
 from spectstage.models import build_model
 from spectstage.provenance import preprocessing_hash
@@ -41,17 +41,14 @@ def test_amp_only_on_cuda():
 
 def fold_args(run, tmp, name, epochs, patience=None):
     results = run / "results"
-    settings = {
-        "raw_dir": "raw",
-        "train": {"epochs": epochs, "batch_size": 4, "patience": patience or epochs},
-    }
+    train_settings = {"epochs": epochs, "batch_size": 4, "patience": patience or epochs}
     return [
         str(BIN / "spectstage"),
         "train",
         "--fold",
         "0",
         "--settings",
-        json.dumps(settings),
+        rule_settings("train", raw_dir="raw", train=train_settings),
         "--shard",
         str(results / "folds/fold_0/train_shard.pt"),
         "--folds",
@@ -184,20 +181,20 @@ def test_shard_with_samples_of_held_out_scans_is_refused(workflow_run, tmp_path)
     folds = read_folds(results / "folds.csv")
     train_scans = fold_split(folds, 0, "train")
     shard_path = results / "folds/fold_0/train_shard.pt"
-    shard = train.load_shard(shard_path, train_scans, 0, labels)
+    shard = load_shard(shard_path, train_scans, 0, labels)
     assert set(shard["scan_ids"]) == set(train_scans["scan_id"])
     test_scan = fold_split(folds, 0, "test")["scan_id"].iloc[0]
     stale = dict(shard, scan_ids=[test_scan, *shard["scan_ids"][1:]])
     torch.save(stale, tmp_path / "stale.pt")
     with pytest.raises(InputError, match=rf"stale.pt: .* not training scans .*\['{test_scan}'\]"):
-        train.load_shard(tmp_path / "stale.pt", train_scans, 0, labels)
+        load_shard(tmp_path / "stale.pt", train_scans, 0, labels)
     more_scans = pd.concat([train_scans, fold_split(folds, 0, "test").iloc[[0]]])
     with pytest.raises(InputError, match=rf"without samples: \['{test_scan}'\]"):
-        train.load_shard(shard_path, more_scans, 0, labels)
+        load_shard(shard_path, more_scans, 0, labels)
     relabelled = dict(shard, y=(shard["y"] + 1) % 4)
     torch.save(relabelled, tmp_path / "relabelled.pt")
     with pytest.raises(InputError, match="sample labels differ"):
-        train.load_shard(tmp_path / "relabelled.pt", train_scans, 0, labels)
+        load_shard(tmp_path / "relabelled.pt", train_scans, 0, labels)
 
 
 def test_preprocessing_hash_follows_what_shapes_the_input_not_the_job_count():
@@ -234,8 +231,8 @@ def test_cuda_random_state_is_checkpointed_and_restored(monkeypatch, tmp_path):
     monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: gpu_states)
     monkeypatch.setattr(torch.cuda, "set_rng_state_all", restored.append)
     loader_gen = torch.Generator().manual_seed(3)
-    torch.save(train._rng_state(loader_gen), tmp_path / "rng.pt")
+    torch.save(checkpoint.rng_state(loader_gen), tmp_path / "rng.pt")
     expected = torch.rand(2, generator=loader_gen)
-    train._set_rng_state(torch.load(tmp_path / "rng.pt", weights_only=True), loader_gen)
+    checkpoint.set_rng_state(torch.load(tmp_path / "rng.pt", weights_only=True), loader_gen)
     assert torch.equal(torch.rand(2, generator=loader_gen), expected)
     assert len(restored) == 1 and torch.equal(restored[0][0], gpu_states[0])

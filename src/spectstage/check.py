@@ -11,32 +11,25 @@ from pathlib import Path
 
 from spectstage.errors import InputError
 from spectstage.inputs import ScanInput, batches, discover
-from spectstage.io import NIFTI_SUFFIXES, SLICE_EXTENSIONS, detect_format, input_files
+from spectstage.io import scan_files
 from spectstage.io.slices import SliceConventions, colormap_lut
 
 
-def _check_nifti(files: list[Path], where: Path) -> None:
+def _check_nifti(nifti: Path) -> None:
     import nibabel as nib
 
-    niftis = [f for f in files if f.name.lower().endswith(NIFTI_SUFFIXES)]
-    if len(niftis) != 1:
-        raise InputError(f"{where}: expected one NIfTI file, found {len(niftis)}")
     try:
-        header = nib.load(niftis[0]).header
+        header = nib.load(nifti).header
     except Exception as err:  # nibabel raises many types for damaged headers
-        raise InputError(f"{niftis[0]}: not a readable NIfTI file ({err})") from err
+        raise InputError(f"{nifti}: not a readable NIfTI file ({err})") from err
     shape = header.get_data_shape()
     if len(shape) not in (3, 4) or (len(shape) == 4 and shape[3] != 1) or min(shape[:3]) < 2:
-        raise InputError(f"{niftis[0]}: expected a 3D volume, got shape {shape}")
+        raise InputError(f"{nifti}: expected a 3D volume, got shape {shape}")
 
 
-def _check_slices(files: list[Path], where: Path) -> None:
+def _check_slices(images: list[Path], where: Path) -> None:
     from PIL import Image, UnidentifiedImageError
 
-    images = [f for f in files if f.suffix.lower() in SLICE_EXTENSIONS]
-    others = [f.name for f in files if f not in images]
-    if others:
-        raise InputError(f"{where}: unsupported files beside the slice images: {others[:5]}")
     if len(images) < 2:
         raise InputError(f"{where}: a slice stack needs at least 2 images, found {len(images)}")
     sizes = set()
@@ -85,10 +78,9 @@ def _check_dicom(files: list[Path]) -> None:
 
 def inspect(scan: ScanInput) -> str:
     """The scan's format, after checking what headers alone can tell."""
-    files = input_files(scan.path)
-    fmt = scan.format or detect_format(files)
+    fmt, files = scan_files(scan.path, scan.format)
     if fmt == "nifti":
-        _check_nifti(files, scan.path)
+        _check_nifti(files[0])
     elif fmt == "slices":
         _check_slices(files, scan.path)
     else:

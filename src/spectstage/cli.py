@@ -1,7 +1,8 @@
 """`spectstage` command line: one sub-command per pipeline stage.
 
 Heavy libraries are imported inside each command, so `spectstage --help` is instant and
-ingest never imports torch. Bad input raises InputError: printed, exit code 2.
+ingest never imports torch. Bad input raises InputError: printed, exit code 2. With
+pseudonymisation on, every line a command prints or logs goes through one redactor.
 """
 
 from __future__ import annotations
@@ -9,30 +10,49 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from spectstage.errors import InputError
 
 log = logging.getLogger("spectstage")
-_redact = str  # replaced by a Redactor when pseudonymisation is on
 
 
-def _config(args: argparse.Namespace) -> dict:
+@dataclass
+class Output:
+    """What a command prints goes through `redact`: the identity until the config turns
+    pseudonymisation on, then a Redactor over the cohort's original IDs."""
+
+    redact: Callable[[str], str] = str
+
+    def print(self, text: str, err: bool = False) -> None:
+        print(self.redact(text), file=sys.stderr if err else sys.stdout)
+
+
+def _config(args: argparse.Namespace, out: Output):
     """The validated config; with pseudonymise on, every log line and error is redacted."""
-    global _redact
     from spectstage import config
-    from spectstage.deid import redactor_for
 
     cfg = config.load(args.config, args.settings)
-    redactor = redactor_for(cfg)
-    if redactor is not None:
+    if cfg["pseudonymise"]:
+        redactor = _redactor(cfg)
         for handler in logging.getLogger().handlers:
             handler.addFilter(redactor)
-        _redact = redactor
+        out.redact = redactor
     return cfg
 
 
-def cmd_demo_data(args: argparse.Namespace) -> None:
+def _redactor(cfg):
+    """A redactor over the original IDs of every scan the input lists (even unusable ones)."""
+    from spectstage.deid import Redactor
+    from spectstage.inputs import discover
+
+    originals = discover({**cfg, "pseudonymise": False}, problems=[])
+    return Redactor([s.patient_id for s in originals] + [s.scan_id for s in originals])
+
+
+def cmd_demo_data(args: argparse.Namespace, out: Output) -> None:
     from spectstage.demo.cohort import generate
     from spectstage.io.slices import SliceConventions
 
@@ -41,38 +61,38 @@ def cmd_demo_data(args: argparse.Namespace) -> None:
     manifest = generate(
         args.out, args.format, per_stage, seed=args.seed, conv=conv, workers=args.workers
     )
-    print(f"demo cohort: {sum(per_stage)} patients in {args.out} (manifest {manifest})")
+    out.print(f"demo cohort: {sum(per_stage)} patients in {args.out} (manifest {manifest})")
 
 
-def cmd_ingest(args: argparse.Namespace) -> None:
+def cmd_ingest(args: argparse.Namespace, out: Output) -> None:
     from spectstage.ingest import run_batch
 
-    done = run_batch(_config(args), args.batch, args.out_dir, args.qc_dir)
-    print(f"ingested {len(done)} scan(s) of batch {args.batch} into {args.out_dir}")
+    done = run_batch(_config(args, out), args.batch, args.out_dir, args.qc_dir)
+    out.print(f"ingested {len(done)} scan(s) of batch {args.batch} into {args.out_dir}")
 
 
-def cmd_check(args: argparse.Namespace) -> None:
+def cmd_check(args: argparse.Namespace, out: Output) -> None:
     from spectstage.atomic import write_text
     from spectstage.check import check
 
-    summary, problems = check(_config(args), args.batch)
-    print(_redact(summary))
+    summary, problems = check(_config(args, out), args.batch)
+    out.print(summary)
     if problems:
-        listing = "\n  ".join(_redact(p) for p in problems)
+        listing = "\n  ".join(problems)
         raise InputError(f"{len(problems)} problem(s):\n  {listing}")
     if args.out:
         write_text(args.out, summary + "\nno problems found\n")
-    print("no problems found")
+    out.print("no problems found")
 
 
-def cmd_pseudonyms(args: argparse.Namespace) -> None:
+def cmd_pseudonyms(args: argparse.Namespace, out: Output) -> None:
     import pandas as pd
 
     from spectstage.atomic import atomic_path
     from spectstage.deid import pseudonym
     from spectstage.inputs import discover
 
-    cfg = _config(args)
+    cfg = _config(args, out)
     scans = discover({**cfg, "pseudonymise": False})
     table = pd.DataFrame(
         [
@@ -87,37 +107,39 @@ def cmd_pseudonyms(args: argparse.Namespace) -> None:
     )
     with atomic_path(args.out) as tmp:
         table.to_csv(tmp, index=False)
-    print(
+    out.print(
         f"{args.out}: {len(table)} scan(s). "
         "It links pseudonyms to patients: keep it out of results/."
     )
 
 
-def cmd_cohort(args: argparse.Namespace) -> None:
+def cmd_cohort(args: argparse.Namespace, out: Output) -> None:
     from spectstage.cohort import write_cohort
 
-    n = write_cohort(_config(args), args.volumes_dir, args.out)
-    print(f"{args.out}: {n} scan(s)")
+    n = write_cohort(_config(args, out), args.volumes_dir, args.out)
+    out.print(f"{args.out}: {n} scan(s)")
 
 
-def cmd_folds(args: argparse.Namespace) -> None:
+def cmd_folds(args: argparse.Namespace, out: Output) -> None:
     from spectstage.folds import write_folds
 
-    folds = write_folds(args.cohort, args.out, _config(args))
-    print(f"{args.out}: {folds['fold'].nunique()} folds, {folds['patient_id'].nunique()} patients")
+    folds = write_folds(args.cohort, args.out, _config(args, out))
+    out.print(
+        f"{args.out}: {folds['fold'].nunique()} folds, {folds['patient_id'].nunique()} patients"
+    )
 
 
-def cmd_augment(args: argparse.Namespace) -> None:
+def cmd_augment(args: argparse.Namespace, out: Output) -> None:
     from spectstage.augment import write_shard
 
-    n = write_shard(args.folds, args.cohort, args.fold, args.out_dir, _config(args))
-    print(f"fold {args.fold}: {n} training samples in {args.out_dir}")
+    n = write_shard(args.folds, args.cohort, args.fold, args.out_dir, _config(args, out))
+    out.print(f"fold {args.fold}: {n} training samples in {args.out_dir}")
 
 
-def cmd_train(args: argparse.Namespace) -> None:
+def cmd_train(args: argparse.Namespace, out: Output) -> None:
     from spectstage.train import train_fold
 
-    cfg = _config(args)
+    cfg = _config(args, out)
     meta = train_fold(
         args.folds,
         args.cohort,
@@ -128,23 +150,23 @@ def cmd_train(args: argparse.Namespace) -> None:
         cfg,
         args.threads or cfg["train"]["threads"],
     )
-    print(
+    out.print(
         f"fold {args.fold}: best epoch {meta['best_epoch']}, "
         f"validation loss {meta['val_loss']:.3f}, "
         f"balanced accuracy {meta['val_balanced_accuracy']:.3f} (monitored: {meta['monitor']})"
     )
 
 
-def cmd_evaluate(args: argparse.Namespace) -> None:
+def cmd_evaluate(args: argparse.Namespace, out: Output) -> None:
     from spectstage.evaluate import evaluate
     from spectstage.provenance import write_provenance
 
-    cfg = _config(args)
+    cfg = _config(args, out)
     metrics, _ = evaluate(
         args.predictions, args.folds, args.cohort, args.out_dir, cfg, args.validation
     )
     write_provenance(args.out_dir / "provenance.json", cfg)
-    print(summary_lines(metrics))
+    out.print(summary_lines(metrics))
 
 
 def summary_lines(metrics: dict) -> str:
@@ -168,13 +190,13 @@ def summary_lines(metrics: dict) -> str:
     return "\n".join(lines)
 
 
-def cmd_summary(args: argparse.Namespace) -> None:
+def cmd_summary(args: argparse.Namespace, out: Output) -> None:
     import json
 
-    print(summary_lines(json.loads(args.metrics.read_text())))
+    out.print(summary_lines(json.loads(args.metrics.read_text())))
 
 
-def cmd_report_files(args: argparse.Namespace) -> None:
+def cmd_report_files(args: argparse.Namespace, out: Output) -> None:
     from spectstage.report_files import Sources, write_report_files
 
     results = args.results
@@ -188,8 +210,8 @@ def cmd_report_files(args: argparse.Namespace) -> None:
         histories=args.histories,
         qc_dir=results / "qc",
     )
-    write_report_files(sources, results, _config(args))
-    print(f"tables, plots and report pages written under {results}")
+    write_report_files(sources, results, _config(args, out))
+    out.print(f"tables, plots and report pages written under {results}")
 
 
 def _add_config_options(p: argparse.ArgumentParser) -> None:
@@ -210,6 +232,13 @@ def _add_fold_options(p: argparse.ArgumentParser) -> None:
     _add_tables(p)
 
 
+def _slice_setting(key: str) -> dict:
+    """A `slices` key's schema entry: the demo's options take their defaults from it."""
+    from spectstage.config import schema
+
+    return schema()["properties"]["slices"]["properties"][key]
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="spectstage", description=__doc__.splitlines()[0])
     ap.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -221,9 +250,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--per-stage", default="50,50,50,15", help="patients per stage, comma-separated")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
-        "--image-left", choices=["patient_right", "patient_left"], default="patient_right"
+        "--image-left",
+        choices=_slice_setting("image_left")["enum"],
+        default=_slice_setting("image_left")["default"],
     )
-    p.add_argument("--colormap", default="hot")
+    p.add_argument("--colormap", default=_slice_setting("colormap")["default"])
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     p.set_defaults(func=cmd_demo_data)
 
@@ -301,16 +332,17 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.captureWarnings(True)  # warnings go through the (redacting) log handlers
+    out = Output()
     try:
-        args.func(args)
+        args.func(args, out)
     except InputError as err:
-        print(_redact(f"spectstage {args.command}: error: {err}"), file=sys.stderr)
+        out.print(f"spectstage {args.command}: error: {err}", err=True)
         return 2
     except Exception:
         # A bug, not bad input: print the traceback, redacted like every other line.
         import traceback
 
-        print(_redact(traceback.format_exc()), file=sys.stderr)
+        out.print(traceback.format_exc(), err=True)
         return 1
     return 0
 

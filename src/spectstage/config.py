@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Mapping
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -59,19 +60,124 @@ def validate(cfg: dict) -> dict:
     return cfg
 
 
-def load(path: Path | None = None, settings: str | None = None) -> dict:
-    """Defaults <- YAML file <- JSON settings string (what a Snakemake rule passes)."""
+#: The config keys each workflow command reads. Its rule passes exactly these (rules/*.smk:
+#: `settings("<command>")`), they are the rule's rerun triggers, and the command can read
+#: nothing else (`Settings`). A dotted key passes one part of a section: changing the rest
+#: of the section (say, the learning rate) does not re-run the rule.
+INPUT_KEYS = ("raw_dir", "manifest", "stages", "pseudonymise")
+COMMAND_KEYS: dict[str, tuple[str, ...]] = {
+    "check": (*INPUT_KEYS, "slices", "ingest.batches"),
+    "ingest": (*INPUT_KEYS, "slices", "ingest"),
+    "cohort": INPUT_KEYS,
+    "folds": (*INPUT_KEYS, "folds"),
+    "augment": (*INPUT_KEYS, "augment", "train.crop"),
+    # slices and ingest: recorded in the model's preprocessing hash
+    "train": (*INPUT_KEYS, "slices", "ingest", "augment", "train"),
+    # everything but compute resources: recorded in provenance.json
+    "evaluate": (*INPUT_KEYS, "slices", "ingest", "folds", "augment", "train", "evaluate"),
+    # the report's methods paragraph describes the run
+    "report-files": (*INPUT_KEYS, "slices", "ingest", "folds", "augment", "train", "evaluate"),
+}
+
+
+def settings_for(cfg: Mapping, command: str) -> str:
+    """The JSON `--settings` a workflow rule passes to `spectstage <command>`."""
+    out = {}
+    for key in COMMAND_KEYS[command]:
+        value = cfg
+        for part in key.split("."):
+            value = value[part]
+        out[key] = value
+    return json.dumps(plain(out), sort_keys=True)
+
+
+def load(path: Path | None = None, settings: str | None = None) -> Mapping:
+    """Defaults <- YAML file <- JSON settings string, validated.
+
+    Settings alone (what a workflow rule passes) give a strict view: the command may read
+    only the keys the rule listed (see `Settings`), so a rule's key list - which is also
+    its rerun trigger - cannot silently miss a key the code reads. A YAML file (a person
+    running a command by hand) gives the whole configuration.
+    """
     cfg: dict = {}
     if path is not None:
         try:
             cfg = yaml.safe_load(Path(path).read_text()) or {}
         except (OSError, yaml.YAMLError) as err:
             raise InputError(f"{path}: cannot read configuration ({err})") from err
-    if settings:
-        cfg.update(json.loads(settings))
-    return validate(cfg)
+    passed = json.loads(settings) if settings else {}
+    for key, value in passed.items():
+        _merge(cfg, key.split("."), value)
+    cfg = validate(cfg)
+    if path is None and settings:
+        return Settings(cfg, _allowed(passed))
+    return cfg
 
 
-def stage_labels(cfg: dict) -> list[str]:
+def _merge(cfg: dict, path: list[str], value) -> None:
+    """Set cfg[a][b]... = value, merging dictionaries (an override keeps the rest of a
+    section from the file)."""
+    *parents, last = path
+    for part in parents:
+        cfg = cfg.setdefault(part, {})
+    if isinstance(value, dict) and isinstance(cfg.get(last), dict):
+        for key, sub in value.items():
+            _merge(cfg[last], [key], sub)
+    else:
+        cfg[last] = copy.deepcopy(value)
+
+
+def _allowed(passed: dict) -> dict:
+    """The tree of readable keys: {"raw_dir": None, "train": {"crop": None}} (None = all
+    below). A dotted key ("train.crop") opens only that part of its section."""
+    tree: dict = {}
+    for key in passed:
+        *parents, last = key.split(".")
+        node = tree
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = None
+    return tree
+
+
+class UndeclaredSetting(RuntimeError):
+    """Code read a config key its workflow rule does not pass: a bug in the rule's list."""
+
+
+class Settings(Mapping):
+    """A read-only view of a validated config that only lets through the allowed keys."""
+
+    def __init__(self, data: dict, allowed: dict | None, prefix: str = ""):
+        self._data, self._allowed, self._prefix = data, allowed, prefix
+
+    def __getitem__(self, key: str):
+        name = self._prefix + key
+        if self._allowed is not None and key not in self._allowed:
+            raise UndeclaredSetting(
+                f"config key {name!r} was read but not passed to this command: add it to "
+                "the rule's settings(...) in rules/*.smk (it is also the rule's rerun trigger)"
+            )
+        value = self._data[key]
+        if isinstance(value, dict):
+            sub = None if self._allowed is None else self._allowed[key]
+            return Settings(value, sub, name + ".")
+        return value
+
+    def __iter__(self):
+        return iter(k for k in self._data if self._allowed is None or k in self._allowed)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def __repr__(self) -> str:
+        return f"Settings({plain(self)!r})"
+
+
+def plain(value):
+    """A config or settings view (or any part of one) as plain JSON-able builtins."""
+    return json.loads(json.dumps(value, default=dict))
+
+
+def stage_labels(cfg: Mapping) -> list[str]:
     """Stage labels as strings: folder names and CSV cells are text."""
     return [str(s) for s in cfg["stages"]]

@@ -57,13 +57,3 @@ class Redactor(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg, record.args = self(record.getMessage()), None
         return True
-
-
-def redactor_for(cfg: dict) -> Redactor | None:
-    """A redactor over the cohort's original IDs when pseudonymisation is on."""
-    if not cfg.get("pseudonymise"):
-        return None
-    from spectstage.inputs import discover
-
-    originals = discover({**cfg, "pseudonymise": False}, problems=[])
-    return Redactor([s.patient_id for s in originals] + [s.scan_id for s in originals])

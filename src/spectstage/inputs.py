@@ -15,13 +15,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from spectstage.config import stage_labels
+from spectstage.deid import pseudonym
 from spectstage.errors import InputError
+from spectstage.io import NIFTI_SUFFIXES
 
 log = logging.getLogger(__name__)
 
 STAGE_DIR = re.compile(r"^stage_(.+)$")
 MANIFEST_COLUMNS = ("patient_id", "stage", "path")
-NIFTI_SUFFIXES = (".nii.gz", ".nii")
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -169,9 +170,7 @@ def discover(cfg: dict, problems: list[str] | None = None) -> list[ScanInput]:
     _trackable(scans, problems)
     if own and problems:
         raise InputError("\n  ".join([f"{len(problems)} problem(s) with the input:", *problems]))
-    if cfg.get("pseudonymise"):
-        from spectstage.deid import pseudonym
-
+    if cfg["pseudonymise"]:
         scans = [
             replace(s, patient_id=pseudonym(s.patient_id), scan_id=pseudonym(s.scan_id))
             for s in scans

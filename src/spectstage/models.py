@@ -1,6 +1,7 @@
 """3D classifiers for the striatal crop, chosen by `train.model`.
 
-- `small` (default): three conv blocks and global pooling; fast on a laptop CPU.
+- `small` (default): three conv blocks and a linear head on the flattened coarse map
+  (where uptake is lost is the signal); fast on a laptop CPU.
 - `seed`: the usual first attempt re-implemented in torch (Conv3D 32-64-128, dense 256,
   dropout 0.5) - the baseline to beat, same crop, epochs, optimiser and augmentation.
 - `densenet121`, `resnet10`: MONAI networks, for GPUs (densenet121 needs a larger crop).

@@ -3,53 +3,95 @@
 Snakemake does not see changes inside an installed package, so each rule gets a hash of
 the sources it depends on as a param: editing registration re-runs ingest, editing
 training code does not. (Not the git commit: every commit would re-run everything.)
+What a stage depends on is read from the code itself - the import closure of its module -
+so no hand-kept list can fall behind.
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
+from functools import cache
 from importlib import resources
 from pathlib import Path
 
-# Package files and folders each stage's result depends on (paths inside spectstage/).
-STAGE_SOURCES: dict[str, tuple[str, ...]] = {
-    "ingest": (
-        "atomic.py",
-        "deid.py",
-        "qc.py",
-        "config.py",
-        "errors.py",
-        "geometry.py",
-        "ingest.py",
-        "inputs.py",
-        "io",
-        "preprocess.py",
-        "sbr.py",
-        "template.py",
-        "data",
-        "demo/phantom.py",
-    ),
-    "check": ("check.py", "inputs.py", "io", "config.py", "deid.py"),
-    "cohort": ("cohort.py", "inputs.py", "config.py"),
-    "folds": ("folds.py", "cohort.py", "config.py"),
-    "augment": ("augment.py", "cohort.py", "crop.py", "folds.py", "template.py", "config.py"),
-    "train": ("train.py", "cohort.py", "models.py", "crop.py", "folds.py", "config.py"),
-    "evaluate": ("evaluate.py", "cohort.py", "folds.py", "config.py"),
+from spectstage.config import plain
+
+#: The module each workflow stage runs; its hash covers everything that module imports
+#: from the package (function-level imports included) and the data files they name.
+STAGE_MODULES = {
+    "check": "check",
+    "ingest": "ingest",
+    "cohort": "cohort",
+    "folds": "folds",
+    "augment": "augment",
+    "train": "train",
+    "evaluate": "evaluate",
+    "report_files": "report_files",
 }
+PACKAGE = "spectstage"
+DATA_FOLDERS = ("data", "schema")
 
 
 def source_hash(stage: str) -> str:
-    """Short sha256 over the stage's source files (names and contents, in sorted order)."""
-    root = resources.files("spectstage")
+    """Short sha256 over the files of the stage's import closure (names and contents)."""
+    root = Path(str(resources.files(PACKAGE)))
+    return _closure_hash(root, STAGE_MODULES[stage])
+
+
+@cache
+def _closure_hash(root: Path, module: str) -> str:
     h = hashlib.sha256()
-    for name in STAGE_SOURCES[stage]:
-        node = root / name
-        files = sorted(_walk(node), key=str) if node.is_dir() else [node]
-        for f in files:
-            h.update(str(f).split("spectstage", 1)[-1].encode())
-            h.update(f.read_bytes())
+    for f in sorted(import_closure(root, module)):
+        h.update(f.relative_to(root).as_posix().encode())
+        h.update(f.read_bytes())
     return h.hexdigest()[:16]
+
+
+def import_closure(root: Path, module: str) -> set[Path]:
+    """Source files of `module` (dotted, inside the package at `root`) and of every package
+    module it imports, transitively, plus the package data files their code names."""
+    data = {f.name: f for d in DATA_FOLDERS if (root / d).is_dir() for f in (root / d).iterdir()}
+    seen: set[Path] = set()
+    todo = [module]
+    while todo:
+        for f in _module_files(root, todo.pop()):
+            if f in seen:
+                continue
+            seen.add(f)
+            tree = ast.parse(f.read_text(), str(f))
+            todo += _imported_modules(tree, root)
+            seen |= {data[s] for s in _strings(tree) if s in data}
+    return seen
+
+
+def _module_files(root: Path, dotted: str) -> list[Path]:
+    """The file of a module and the __init__.py of each package above it (run on import)."""
+    parts = dotted.split(".") if dotted else []
+    files = [root / Path(*parts[:i]) / "__init__.py" for i in range(len(parts))]
+    target = root.joinpath(*parts)
+    files.append(target / "__init__.py" if target.is_dir() else target.with_suffix(".py"))
+    return [f for f in files if f.is_file()]
+
+
+def _imported_modules(tree: ast.AST, root: Path) -> list[str]:
+    """Package-relative dotted names of the package modules a module imports anywhere."""
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            # `from spectstage.io import slices` may name a submodule as well as a symbol
+            names += [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+    inside = (n.removeprefix(PACKAGE).lstrip(".") for n in names if n.split(".")[0] == PACKAGE)
+    return [n for n in inside if not n or _module_files(root, n)]
+
+
+def _strings(tree: ast.AST) -> set[str]:
+    return {
+        n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+    }
 
 
 def preprocessing_hash(cfg: dict) -> str:
@@ -61,17 +103,8 @@ def preprocessing_hash(cfg: dict) -> str:
         "crop": cfg["train"]["crop"],
     }
     h = hashlib.sha256(source_hash("ingest").encode())
-    h.update(json.dumps(settings, sort_keys=True).encode())
+    h.update(json.dumps(plain(settings), sort_keys=True).encode())
     return h.hexdigest()[:16]
-
-
-def _walk(node):
-    for child in node.iterdir():
-        if child.is_dir():
-            if child.name != "__pycache__":
-                yield from _walk(child)
-        elif not child.name.endswith(".pyc"):
-            yield child
 
 
 PROVENANCE_PACKAGES = (
@@ -128,7 +161,7 @@ def write_provenance(path, cfg: dict) -> None:
         "packages": versions,
         "git_commit": commit,
         "git_dirty": dirty,
-        "source_hashes": {stage: source_hash(stage) for stage in STAGE_SOURCES},
-        "config": cfg,
+        "source_hashes": {stage: source_hash(stage) for stage in STAGE_MODULES},
+        "config": plain(cfg),
     }
     write_text(path, json.dumps(record, indent=1, sort_keys=True) + "\n")

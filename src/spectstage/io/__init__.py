@@ -6,36 +6,23 @@ Readers return the array with its voxel-to-RAS affine; nothing here resamples.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from spectstage.errors import InputError
+from spectstage.io.scan import Scan
 from spectstage.io.slices import SLICE_EXTENSIONS, SliceConventions
 
+__all__ = [
+    "FORMATS",
+    "NIFTI_SUFFIXES",
+    "Scan",
+    "detect_format",
+    "input_files",
+    "load_scan",
+    "scan_files",
+]
 FORMATS = ("dicom", "nifti", "slices")
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
-
-
-@dataclass
-class Scan:
-    """A volume as read: float32 array, 4x4 voxel -> RAS mm affine, and non-identifying metadata."""
-
-    data: np.ndarray
-    affine: np.ndarray
-    format: str
-    meta: dict = field(default_factory=dict)
-
-    @property
-    def voxel_mm(self) -> list[float]:
-        return [round(float(v), 4) for v in np.linalg.norm(self.affine[:3, :3], axis=0)]
-
-    @property
-    def axcodes(self) -> str:
-        import nibabel as nib
-
-        return "".join(nib.aff2axcodes(self.affine))
 
 
 def _is_nifti(path: Path) -> bool:
@@ -63,28 +50,40 @@ def detect_format(files: list[Path]) -> str:
     return "dicom"
 
 
-def load_scan(path: Path, conventions: SliceConventions, fmt: str | None = None) -> Scan:
+def scan_files(path: Path, fmt: str | None = None) -> tuple[str, list[Path]]:
+    """(format, the files the reader takes): one NIfTI file, the naturally sorted slice
+    images (nothing else beside them), or the DICOM folder's files. The pre-flight check
+    and the readers share these rules."""
     files = input_files(path)
     fmt = fmt or detect_format(files)
     if fmt == "nifti":
-        from spectstage.io.nifti import read_nifti
-
         niftis = [f for f in files if _is_nifti(f)]
         if len(niftis) != 1:
             raise InputError(f"{path}: expected one NIfTI file, found {len(niftis)}")
-        return read_nifti(niftis[0])
+        return fmt, niftis
     if fmt == "slices":
         from natsort import natsorted
-
-        from spectstage.io.slices import read_slices
 
         images = natsorted((f for f in files if f.suffix.lower() in SLICE_EXTENSIONS), key=str)
         others = [f.name for f in files if f not in images]
         if others:
             raise InputError(f"{path}: unsupported files beside the slice images: {others[:5]}")
-        return read_slices(images, conventions)
+        return fmt, images
     if fmt == "dicom":
-        from spectstage.io.dicom import read_dicom
-
-        return read_dicom(files)
+        return fmt, files
     raise InputError(f"{path}: unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
+
+
+def load_scan(path: Path, conventions: SliceConventions, fmt: str | None = None) -> Scan:
+    fmt, files = scan_files(path, fmt)
+    if fmt == "nifti":
+        from spectstage.io.nifti import read_nifti
+
+        return read_nifti(files[0])
+    if fmt == "slices":
+        from spectstage.io.slices import read_slices
+
+        return read_slices(files, conventions)
+    from spectstage.io.dicom import read_dicom
+
+    return read_dicom(files)

@@ -182,7 +182,7 @@ def demographics(h) -> dict:
 
 
 def read_dicom(files: list[Path]):
-    from spectstage.io import Scan
+    from spectstage.io.scan import Scan
 
     series, ignored = find_series(files)
     for s in ignored:

@@ -12,7 +12,7 @@ from spectstage.errors import InputError
 def read_nifti(path: Path):
     import nibabel as nib
 
-    from spectstage.io import Scan
+    from spectstage.io.scan import Scan
 
     try:
         img = nib.load(path)

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from spectstage.config import schema
 from spectstage.errors import InputError
 
 SLICE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
@@ -23,13 +24,18 @@ IMAGE_LEFT = ("patient_right", "patient_left")
 OFF_MAP_DISTANCE = 40.0
 
 
+def _default(key: str):
+    """Defaults live in the config schema only (the `slices` section)."""
+    return schema()["properties"]["slices"]["properties"][key]["default"]
+
+
 @dataclass(frozen=True)
 class SliceConventions:
-    order: str = "anterior_to_posterior"
-    image_left: str = "patient_right"
-    pixel_mm: float = 2.0
-    slice_mm: float = 4.0
-    colormap: str = "hot"
+    order: str = _default("order")
+    image_left: str = _default("image_left")
+    pixel_mm: float = _default("pixel_mm")
+    slice_mm: float = _default("slice_mm")
+    colormap: str = _default("colormap")
 
     @classmethod
     def from_config(cls, cfg: dict) -> SliceConventions:
@@ -96,7 +102,7 @@ def _fill(values: np.ndarray, valid: np.ndarray, sigma: float = 1.5) -> np.ndarr
 
 def read_slices(files: list[Path], conv: SliceConventions):
     """Read a naturally sorted list of slice images into a Scan (relative intensities)."""
-    from spectstage.io import Scan
+    from spectstage.io.scan import Scan
 
     if len(files) < 2:
         raise InputError(f"{files[0].parent}: a slice stack needs at least 2 images, found 1")
