@@ -64,7 +64,7 @@ def methods_page(metrics: dict, cohort: pd.DataFrame, cfg: dict) -> str:
         f"DaTSCAN SPECT scans ({', '.join(f'stage {s}: {n} patients' for s, n in stages.items())}; "
         f"{', '.join(f'{n} {f}' for f, n in formats.items())}).",
         "Every scan was rigidly aligned (with isotropic scale) to a DaTSCAN template on a 2 mm "
-        "MNI-space grid and divided by the mean of the occipital reference region; regional "
+        "canonical grid and divided by the mean of the occipital reference region; regional "
         "specific binding ratios (SBR) were measured in the caudate and the anterior and "
         "posterior putamen of each side.",
         f"Patients were split into {cfg['folds']['k']} stratified, patient-grouped folds; in "
@@ -79,8 +79,8 @@ def methods_page(metrics: dict, cohort: pd.DataFrame, cfg: dict) -> str:
         "Out-of-fold predictions of every scan were pooled. We report balanced accuracy, "
         "macro-F1, quadratic-weighted kappa, per-stage recall, precision and one-vs-rest AUC with "
         f"95 % percentile bootstrap intervals ({ev['bootstrap']} resamples of patients, "
-        "stratified by stage), and compared the CNN with a logistic regression on the regional "
-        "SBRs trained on the same folds by a paired bootstrap.",
+        "stratified by stage), and compared the CNN by a paired bootstrap with a logistic "
+        f"regression on {', '.join(ev['sbr_features'])} trained on the same folds.",
         results_sentence(metrics),
     ]
     calibration = metrics["cnn"].get("calibration")
