@@ -1,15 +1,14 @@
 # Pool the folds' test predictions: out-of-fold metrics with intervals, baselines; then the
 # tables, plots and pages of the HTML report (snakemake --report results/report.html).
 
+
 rule evaluate:
     input:
         predictions=expand(
             "results/models/fold_{fold}/test_predictions.csv", fold=FOLDS
         ),
         # inner-validation probabilities: each fold's calibration temperature
-        validation=expand(
-            "results/models/fold_{fold}/val_predictions.csv", fold=FOLDS
-        ),
+        validation=expand("results/models/fold_{fold}/val_predictions.csv", fold=FOLDS),
         folds="results/folds.csv",
         cohort="results/cohort.csv",
         truth=config["evaluate"]["truth_table"] or [],  # the demo's oracle input
