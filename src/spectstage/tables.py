@@ -81,6 +81,7 @@ def calibration_table(metrics: dict) -> pd.DataFrame:
         return pd.DataFrame(columns=["fold", "temperature", "test_ece_raw", "test_ece_calibrated"])
     pooled = {
         "fold": "pooled",
+        "n_validation_scans": sum(f["n_validation_scans"] for f in calibration["per_fold"]),
         "test_ece_raw": calibration["ece_raw"],
         "test_ece_calibrated": calibration["ece_calibrated"],
     }
