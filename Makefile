@@ -21,13 +21,13 @@ $(DEMO_DIR)/manifest.csv: | $(VENV)/.installed
 	spectstage demo-data --out $(DEMO_DIR)  # the CLI's defaults: 50/50/50/15 patients, mixed formats, seed 0
 
 demo: $(VENV)/.installed $(DEMO_DIR)/manifest.csv
-	snakemake --cores $(CORES) --configfile config/demo.yaml --quiet reason host
+	snakemake --cores $(CORES) --configfile config/demo.yaml
+	snakemake --configfile config/demo.yaml --report results/report.html \
+		> results/logs/report.log 2>&1 || { cat results/logs/report.log; exit 1; }
 	@echo
-	@echo "Done. Metrics (CNN, SBR baseline, oracle): results/metrics.json"
-	@echo "      Out-of-fold predictions:           results/oof_predictions.csv"
-	@echo "      Confusion matrix:                  results/plots/confusion_matrix.png"
-	@echo "      Canonical volumes, cohort table:   results/volumes/, results/cohort.csv"
-	@echo "      Logs:                              results/logs/"
+	@spectstage summary
+	@echo "Report (open in a browser): results/report.html"
+	@echo "Tables, plots, logs:        results/tables/, results/plots/, results/logs/"
 
 # As root, the SLURM tests get a local single-node SLURM (Debian packages, started here).
 test: $(VENV)/.installed

@@ -13,6 +13,9 @@ configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 validate(config, os.path.join(workflow.basedir, "config", "schema.yaml"))
 
 
+report: "report/workflow.rst"
+
+
 localrules:
     all,
 
@@ -29,3 +32,4 @@ rule all:
     default_target: True
     input:
         "results/metrics.json",
+        rules.report_files.output,

@@ -21,4 +21,4 @@ rule augment_fold:
     shell:
         "spectstage augment --fold {wildcards.fold} --settings {params.settings:q}"
         " --folds {input.folds:q} --cohort {input.cohort:q}"
-        " --out-dir results/folds/fold_{wildcards.fold} 2> {log:q}"
+        " --out-dir results/folds/fold_{wildcards.fold} > {log:q} 2>&1"

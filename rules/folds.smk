@@ -18,4 +18,4 @@ rule folds:
         code=source_hash("folds"),
     shell:
         "spectstage folds --settings {params.settings:q} --cohort {input.cohort:q}"
-        " --out {output:q} 2> {log:q}"
+        " --out {output:q} > {log:q} 2>&1"

@@ -26,7 +26,7 @@ for batch, batch_scans in BATCHES.items():
             code=source_hash("check"),
         shell:
             "spectstage check --batch {params.batch} --settings {params.settings:q}"
-            " --out {output:q} 2> {log:q}"
+            " --out {output:q} > {log:q} 2>&1"
 
     rule:
         name:
@@ -53,7 +53,7 @@ for batch, batch_scans in BATCHES.items():
             code=source_hash("ingest"),
         shell:
             "spectstage ingest --batch {params.batch} --settings {params.settings:q}"
-            " --out-dir results/volumes --qc-dir results/qc 2> {log:q}"
+            " --out-dir results/volumes --qc-dir results/qc > {log:q} 2>&1"
 
 
 rule cohort_table:
@@ -71,4 +71,4 @@ rule cohort_table:
         code=source_hash("cohort"),
     shell:
         "spectstage cohort --settings {params.settings:q} --volumes-dir results/volumes"
-        " --out {output.cohort:q} --excluded {output.excluded:q} 2> {log:q}"
+        " --out {output.cohort:q} --excluded {output.excluded:q} > {log:q} 2>&1"

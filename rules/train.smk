@@ -32,4 +32,4 @@ rule train_fold:
         "spectstage train --fold {wildcards.fold} --settings {params.settings:q}"
         " --shard {input.shard:q} --folds {input.folds:q} --cohort {input.cohort:q}"
         " --out-dir results/models/fold_{wildcards.fold}"
-        " --checkpoint-dir {params.checkpoints:q} --threads {threads} 2> {log:q}"
+        " --checkpoint-dir {params.checkpoints:q} --threads {threads} > {log:q} 2>&1"

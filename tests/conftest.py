@@ -66,7 +66,7 @@ def tiny_config(cohort: Path, folder: Path, **extra) -> list[str]:
         "folds": {"k": 2, "val_folds": 2},
         "augment": {"copies": 1},
         "train": {"epochs": 2, "batch_size": 8},
-        "evaluate": {"truth_table": str(cohort / "truth.csv")},
+        "evaluate": {"truth_table": str(cohort / "truth.csv"), "bootstrap": 100},
         **extra,
     }
     path.write_text(yaml.safe_dump(cfg))

@@ -108,7 +108,7 @@ def test_out_of_fold_predictions_are_complete_and_consistent(workflow_run):
     tested_in = test.set_index("scan_id")["fold"]
     assert (oof.set_index("scan_id")["fold"] == tested_in.loc[oof["scan_id"]]).all()
     metrics = json.loads((results / "metrics.json").read_text())
-    assert set(metrics) == {"cnn", "sbr_baseline", "oracle"}
+    assert set(metrics) == {"cnn", "sbr_baseline", "oracle", "comparison"}
     pooled = metrics["cnn"]["pooled"]
     assert pooled["n_scans"] == len(cohort) and set(metrics["cnn"]["per_fold"]) == {"0", "1"}
     assert 0 <= pooled["balanced_accuracy"] <= 1 and -1 <= pooled["quadratic_weighted_kappa"] <= 1
@@ -128,3 +128,21 @@ def test_out_of_fold_predictions_are_complete_and_consistent(workflow_run):
     model = torch.load(results / "models/fold_0/model.pt", weights_only=True)
     assert model["meta"]["preprocessing_hash"] == preprocessing_hash(provenance["config"])
     assert (results / "plots" / "confusion_matrix.png").stat().st_size > 1000
+
+
+def test_sbr_baseline_is_scored_on_the_cnns_folds(workflow_run):
+    results = workflow_run / "results"
+    folds = pd.read_csv(results / "folds.csv", dtype={"stage": str})
+    oof = pd.read_csv(results / "oof_predictions.csv").set_index("scan_id").sort_index()
+    sbr = pd.read_csv(results / "sbr_baseline_predictions.csv").set_index("scan_id").sort_index()
+    assert (sbr.index == oof.index).all() and (sbr["fold"] == oof["fold"]).all()
+    tested_in = folds[folds["split"] == "test"].set_index("scan_id")["fold"]
+    assert (sbr["fold"] == tested_in.loc[sbr.index]).all()
+    metrics = json.loads((results / "metrics.json").read_text())
+    for fold, part in metrics["cnn"]["per_fold"].items():
+        assert metrics["sbr_baseline"]["per_fold"][fold]["n_scans"] == part["n_scans"]
+    diff = metrics["comparison"]["cnn_minus_sbr_baseline"]["balanced_accuracy"]
+    cnn, base = metrics["cnn"]["pooled"], metrics["sbr_baseline"]["pooled"]
+    assert diff["difference"] == pytest.approx(cnn["balanced_accuracy"] - base["balanced_accuracy"])
+    cohort = pd.read_csv(results / "cohort.csv")
+    assert {"sbr_putamen_left", "caudate_putamen_ratio_right", "putamen_asymmetry"} <= set(cohort)

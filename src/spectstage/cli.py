@@ -163,14 +163,56 @@ def cmd_evaluate(args: argparse.Namespace, out: Output) -> None:
     from spectstage.provenance import write_provenance
 
     cfg = _config(args, out)
-    metrics = evaluate(args.predictions, args.folds, args.cohort, args.out_dir, cfg)
+    metrics, _ = evaluate(
+        args.predictions, args.folds, args.cohort, args.out_dir, cfg, args.validation
+    )
     write_provenance(args.out_dir / "provenance.json", cfg)
-    for name, result in metrics.items():
-        pooled = result["pooled"]
-        out.print(
-            f"{name:13s} balanced accuracy {pooled['balanced_accuracy']:.3f}  "
-            f"QWK {pooled['quadratic_weighted_kappa']:.3f}  macro-F1 {pooled['macro_f1']:.3f}"
-        )
+    out.print(summary_lines(metrics))
+
+
+def summary_lines(metrics: dict) -> str:
+    from spectstage.report import with_interval
+
+    lines = []
+    for name in ("cnn", "sbr_baseline", "oracle"):
+        if name in metrics:
+            p = metrics[name]["pooled"]
+            ba = with_interval(p["balanced_accuracy"], p["ci95"].get("balanced_accuracy"))
+            qwk = with_interval(
+                p["quadratic_weighted_kappa"], p["ci95"].get("quadratic_weighted_kappa")
+            )
+            lines.append(f"{name:13s} balanced accuracy {ba}  QWK {qwk}")
+    diff = metrics["comparison"]["cnn_minus_sbr_baseline"]["balanced_accuracy"]
+    ci = diff["ci95"] or [float("nan")] * 2
+    lines.append(
+        f"CNN - SBR baseline, balanced accuracy {diff['difference']:+.3f} "
+        f"[{ci[0]:+.3f}, {ci[1]:+.3f}] (95 % paired bootstrap over patients)"
+    )
+    return "\n".join(lines)
+
+
+def cmd_summary(args: argparse.Namespace, out: Output) -> None:
+    import json
+
+    out.print(summary_lines(json.loads(args.metrics.read_text())))
+
+
+def cmd_report_files(args: argparse.Namespace, out: Output) -> None:
+    from spectstage.report_files import Sources, write_report_files
+
+    results = args.results
+    sources = Sources(
+        metrics=results / "metrics.json",
+        oof=results / "oof_predictions.csv",
+        baseline=results / "sbr_baseline_predictions.csv",
+        cohort=results / "cohort.csv",
+        folds=results / "folds.csv",
+        provenance=results / "provenance.json",
+        histories=args.histories,
+        qc_dir=results / "qc",
+    )
+    write_report_files(sources, results, _config(args, out))
+    out.print(f"tables, plots and report pages written under {results}")
 
 
 def _add_config_options(p: argparse.ArgumentParser) -> None:
@@ -269,8 +311,21 @@ def _add_model_commands(sub) -> None:
     _add_config_options(p)
     p.add_argument("--predictions", type=Path, nargs="+", required=True)
     _add_tables(p)
+    p.add_argument(
+        "--validation", type=Path, nargs="*", default=[], help="val_predictions.csv per fold"
+    )
     p.add_argument("--out-dir", type=Path, default=Path("results"))
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("report-files", help="tables, plots and pages for the HTML report")
+    _add_config_options(p)
+    p.add_argument("--results", type=Path, default=Path("results"))
+    p.add_argument("--histories", type=Path, nargs="+", required=True, help="history.csv per fold")
+    p.set_defaults(func=cmd_report_files)
+
+    p = sub.add_parser("summary", help="headline numbers with intervals from metrics.json")
+    p.add_argument("--metrics", type=Path, default=Path("results/metrics.json"))
+    p.set_defaults(func=cmd_summary)
 
 
 def main(argv: list[str] | None = None) -> int:

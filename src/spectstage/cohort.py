@@ -23,6 +23,10 @@ def read_table(path: Path):
 
 
 def cohort_rows(cfg: dict, volumes_dir: Path) -> list[dict]:
+    from spectstage import template
+    from spectstage.sbr import region_voxels, striatal_summary
+
+    voxels = region_voxels(template.load())
     rows = []
     for item in discover(cfg):
         path = volumes_dir / f"{file_stem(item.scan_id)}.json"
@@ -42,6 +46,7 @@ def cohort_rows(cfg: dict, volumes_dir: Path) -> list[dict]:
                 "reference_region": sidecar["reference"]["region"],
                 **sidecar["qc"],
                 **sidecar["regions"],
+                **striatal_summary(sidecar["regions"], voxels),
             }
         )
     return rows

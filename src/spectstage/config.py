@@ -75,6 +75,8 @@ COMMAND_KEYS: dict[str, tuple[str, ...]] = {
     "train": (*INPUT_KEYS, "slices", "ingest", "augment", "train"),
     # everything but compute resources: recorded in provenance.json
     "evaluate": (*INPUT_KEYS, "slices", "ingest", "folds", "augment", "train", "evaluate"),
+    # the report's methods paragraph describes the run
+    "report-files": (*INPUT_KEYS, "slices", "ingest", "folds", "augment", "train", "evaluate"),
 }
 
 

@@ -1,8 +1,10 @@
-"""Pool the folds' test predictions into out-of-fold results and metrics.
+"""Pool the folds' test predictions into out-of-fold results, metrics with intervals, plots.
 
-Refuses to aggregate when a scan is predicted in two folds or not at all. Beside the CNN
-it reports an SBR baseline (logistic regression on the measured regional SBRs, same
-folds) and, on the demo, an oracle on the generator's true regional values.
+Refuses to aggregate when a scan is predicted in two folds or not at all. Beside the CNN it
+reports an SBR baseline (logistic regression on the measured regional SBRs, same folds), on
+the demo an oracle on the generator's true regional values, and the paired bootstrap
+difference CNN minus SBR baseline. Intervals: `spectstage.bootstrap`; calibration:
+`spectstage.calibration`; figures: `spectstage.plots`; report pages: `spectstage.report`.
 """
 
 from __future__ import annotations
@@ -14,60 +16,75 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from spectstage import bootstrap
 from spectstage.atomic import atomic_path, write_text
+from spectstage.baseline import feature_table, logistic_baseline
 from spectstage.cohort import read_table
 from spectstage.config import stage_labels
 from spectstage.errors import InputError
 from spectstage.folds import read_folds
+from spectstage.metrics import scores
 
 
 def classification_metrics(y: list[str], proba: np.ndarray, labels: list[str]) -> dict:
-    from sklearn.metrics import (
-        balanced_accuracy_score,
-        cohen_kappa_score,
-        confusion_matrix,
-        f1_score,
-        recall_score,
-        roc_auc_score,
-    )
+    """Point values: headline metrics, per-stage recall, precision, AUC, confusion matrix."""
+    index = {label: i for i, label in enumerate(labels)}
+    values = scores(np.array([index[v] for v in y], dtype=int), np.asarray(proba, dtype=float))
 
-    y = np.asarray(y)
-    pred = np.asarray(labels)[proba.argmax(1)]
-    recall = recall_score(y, pred, labels=labels, average=None, zero_division=0)
-    auc = {}
-    for i, label in enumerate(labels):
-        positives = y == label
-        auc[label] = (
-            float(roc_auc_score(positives, proba[:, i])) if 0 < positives.sum() < len(y) else None
-        )
-    ordinal = {label: i for i, label in enumerate(labels)}
+    def per_stage(key: str) -> dict:
+        return {label: float(v) for label, v in zip(labels, values[key], strict=True)}
+
     return {
         "n_scans": len(y),
-        "balanced_accuracy": float(balanced_accuracy_score(y, pred)),
-        "macro_f1": float(f1_score(y, pred, labels=labels, average="macro", zero_division=0)),
-        "quadratic_weighted_kappa": float(
-            cohen_kappa_score(
-                [ordinal[v] for v in y], [ordinal[v] for v in pred], weights="quadratic"
-            )
-        ),
-        "recall": {label: float(r) for label, r in zip(labels, recall, strict=True)},
-        "auc_one_vs_rest": auc,
+        "balanced_accuracy": values["balanced_accuracy"],
+        "macro_f1": values["macro_f1"],
+        "quadratic_weighted_kappa": values["quadratic_weighted_kappa"],
+        "recall": per_stage("recall"),
+        "precision": per_stage("precision"),
+        "auc_one_vs_rest": per_stage("auc_one_vs_rest"),
         "confusion_matrix": {
             "labels": labels,
-            "rows_true_cols_predicted": confusion_matrix(y, pred, labels=labels).tolist(),
+            "rows_true_cols_predicted": values["confusion"].tolist(),
         },
     }
 
 
-def pooled_and_per_fold(oof: pd.DataFrame, labels: list[str]) -> dict:
+def arrays(frame: pd.DataFrame, labels: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    index = {label: i for i, label in enumerate(labels)}
+    y = frame["stage"].map(index).to_numpy(dtype=int)
+    return y, frame[[f"p_{label}" for label in labels]].to_numpy(dtype=float)
+
+
+def section(frame: pd.DataFrame, labels: list[str], boot: dict) -> dict:
+    """Metrics of one set of predictions with their 95 % patient-bootstrap intervals."""
+    frame = frame.reset_index(drop=True)
+    y, proba = arrays(frame, labels)
+    out = classification_metrics(frame["stage"].tolist(), proba, labels)
+    out["n_patients"] = int(frame["patient_id"].nunique())
+    draws = bootstrap.resamples(frame, boot["n"], boot["seed"])
+    out["ci95"] = bootstrap.intervals(y, proba, labels, draws) if draws else {}
+    return out
+
+
+def patient_level(frame: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
+    """One row per patient and stage: the mean probabilities of that patient's scans there."""
     cols = [f"p_{label}" for label in labels]
-    return {
-        "pooled": classification_metrics(oof["stage"], oof[cols].to_numpy(), labels),
-        "per_fold": {
-            str(fold): classification_metrics(part["stage"], part[cols].to_numpy(), labels)
-            for fold, part in oof.groupby("fold")
+    return frame.groupby(["patient_id", "stage"], as_index=False)[cols].mean()
+
+
+def breakdown(frame: pd.DataFrame, labels: list[str], boot: dict, formats: pd.Series) -> dict:
+    """Pooled, per fold, per source format and (several scans per patient) per patient."""
+    out = {
+        "pooled": section(frame, labels, boot),
+        "per_fold": {str(f): section(p, labels, boot) for f, p in frame.groupby("fold")},
+        "per_format": {
+            str(f): section(p, labels, boot)
+            for f, p in frame.groupby(frame["scan_id"].map(formats))
         },
     }
+    if frame["patient_id"].duplicated().any():
+        out["patient_level"] = section(patient_level(frame, labels), labels, boot)
+    return out
 
 
 def gather_oof(
@@ -104,99 +121,30 @@ def gather_oof(
     return oof
 
 
-def logistic_baseline(
-    features: pd.DataFrame, folds: pd.DataFrame, labels: list[str], seed: int
-) -> pd.DataFrame:
-    """Out-of-fold probabilities of a logistic regression on per-scan features, same folds:
-    fitted on each fold's training + validation patients, applied to its test patients."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    rows = []
-    for _, part in folds.groupby("fold"):
-        fit = part[part["split"] != "test"]
-        test = part[part["split"] == "test"]
-        model = make_pipeline(
-            StandardScaler(),
-            LogisticRegression(max_iter=5000, class_weight="balanced", random_state=seed),
-        )
-        model.fit(features.loc[fit["scan_id"]].to_numpy(), fit["stage"])
-        proba = np.zeros((len(test), len(labels)))
-        proba[:, [labels.index(c) for c in model.classes_]] = model.predict_proba(
-            features.loc[test["scan_id"]].to_numpy()
-        )
-        out = test[["fold", "patient_id", "scan_id", "stage"]].reset_index(drop=True)
-        for i, label in enumerate(labels):
-            out[f"p_{label}"] = proba[:, i]
-        rows.append(out)
-    return pd.concat(rows, ignore_index=True)
-
-
-def _sbr_features(table: pd.DataFrame) -> pd.DataFrame:
-    cols = [c for c in table.columns if c.startswith("sbr_")]
-    return table.set_index("scan_id")[cols]
-
-
-def _finite(obj):
+def finite(obj):
     """JSON has no NaN: turn it into null."""
     if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
+        return {k: finite(v) for k, v in obj.items()}
     if isinstance(obj, list):
-        return [_finite(v) for v in obj]
+        return [finite(v) for v in obj]
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     return obj
 
 
-def plot_confusion(metrics: dict, path: Path) -> None:
-    import matplotlib
+def baselines(cohort: pd.DataFrame, folds: pd.DataFrame, cfg: dict, source: Path) -> dict:
+    """Out-of-fold predictions of the SBR baseline and (demo) the oracle, on the same folds."""
+    from spectstage import template
+    from spectstage.sbr import region_voxels
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    cm = np.array(metrics["confusion_matrix"]["rows_true_cols_predicted"])
-    labels = metrics["confusion_matrix"]["labels"]
-    fig, ax = plt.subplots(figsize=(4.5, 4))
-    ax.imshow(cm, cmap="Blues")
-    for (i, j), v in np.ndenumerate(cm):
-        ax.text(
-            j, i, str(v), ha="center", va="center", color="white" if v > cm.max() / 2 else "black"
+    labels, seed = stage_labels(cfg), cfg["folds"]["seed"]
+    names = cfg["evaluate"]["sbr_features"]
+    voxels = region_voxels(template.load())
+    out = {
+        "sbr_baseline": logistic_baseline(
+            feature_table(cohort, names, source, voxels), folds, labels, seed
         )
-    ax.set(
-        xticks=range(len(labels)),
-        yticks=range(len(labels)),
-        xticklabels=labels,
-        yticklabels=labels,
-        xlabel="predicted stage",
-        ylabel="true stage",
-        title=f"Out-of-fold CNN (BA {metrics['balanced_accuracy']:.2f})",
-    )
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
-
-
-def evaluate(
-    prediction_files: list[Path], folds_csv: Path, cohort_csv: Path, out_dir: Path, cfg: dict
-) -> dict:
-    labels = stage_labels(cfg)
-    cohort = read_table(cohort_csv)
-    folds = read_folds(folds_csv)
-    oof = (
-        gather_oof(prediction_files, cohort, folds, labels)
-        .sort_values("scan_id")
-        .reset_index(drop=True)
-    )
-    oof.insert(
-        4,
-        "predicted_stage",
-        np.asarray(labels)[oof[[f"p_{label}" for label in labels]].to_numpy().argmax(1)],
-    )
-    metrics = {"cnn": {"model": cfg["train"]["model"], **pooled_and_per_fold(oof, labels)}}
-    sbr = logistic_baseline(_sbr_features(cohort), folds, labels, cfg["folds"]["seed"])
-    metrics["sbr_baseline"] = pooled_and_per_fold(sbr, labels)
+    }
     truth_table = cfg["evaluate"]["truth_table"]
     if truth_table:
         truth = read_table(truth_table)
@@ -206,19 +154,82 @@ def evaluate(
                 f"evaluate.truth_table {truth_table} lacks scans {unknown[:5]}...; "
                 'it is for the demo cohort only: set it to "" for your own data'
             )
-        oracle = logistic_baseline(_sbr_features(truth), folds, labels, cfg["folds"]["seed"])
-        metrics["oracle"] = pooled_and_per_fold(oracle, labels)
-    metrics = _finite(metrics)
-    columns = [
-        "patient_id",
-        "scan_id",
-        "stage",
-        "fold",
-        "predicted_stage",
-        *[f"p_{label}" for label in labels],
-    ]
+        truth = truth[truth["scan_id"].isin(cohort["scan_id"])]
+        features = feature_table(truth, names, truth_table, voxels)
+        out["oracle"] = logistic_baseline(features, folds, labels, seed)
+    return {k: v.sort_values("scan_id").reset_index(drop=True) for k, v in out.items()}
+
+
+def compare(cnn: pd.DataFrame, baseline: pd.DataFrame, labels: list[str], boot: dict) -> dict:
+    """CNN minus SBR baseline on the same scans and the same patient resamples."""
+    if cnn["scan_id"].tolist() != baseline["scan_id"].tolist():
+        raise InputError("the CNN and the SBR baseline predicted different scans")
+    y, p_cnn = arrays(cnn, labels)
+    _, p_sbr = arrays(baseline, labels)
+    draws = bootstrap.resamples(cnn, boot["n"], boot["seed"])
+    return bootstrap.paired_difference(y, p_cnn, p_sbr, labels, draws)
+
+
+def calibrated(oof: pd.DataFrame, validation_files: list[Path], labels: list[str]) -> dict:
+    """Adds `calibrated_p_<label>` to `oof` (temperature per fold from its validation patients)."""
+    from spectstage.calibration import (
+        calibrate_folds,
+        expected_calibration_error,
+        reliability,
+    )
+
+    validation = pd.concat([read_table(p) for p in validation_files], ignore_index=True)
+    absent = sorted({"fold", "stage", *(f"p_{label}" for label in labels)} - set(validation))
+    if absent:
+        raise InputError(f"validation predictions: missing column(s) {absent}")
+    proba, per_fold = calibrate_folds(oof, validation, labels)
+    for i, label in enumerate(labels):
+        oof[f"calibrated_p_{label}"] = proba[:, i]
+    y, raw = arrays(oof, labels)
+    return {
+        "method": "temperature scaling per fold, fitted on its inner-validation patients",
+        "ece_raw": expected_calibration_error(y, raw),
+        "ece_calibrated": expected_calibration_error(y, proba),
+        "reliability_raw": reliability(y, raw),
+        "reliability_calibrated": reliability(y, proba),
+        "per_fold": per_fold,
+    }
+
+
+def evaluate(
+    prediction_files: list[Path],
+    folds_csv: Path,
+    cohort_csv: Path,
+    out_dir: Path,
+    cfg: dict,
+    validation_files: list[Path] | None = None,
+) -> tuple[dict, dict[str, pd.DataFrame]]:
+    """metrics.json and oof_predictions.csv; returns the metrics and every model's predictions."""
+    labels = stage_labels(cfg)
+    cohort = read_table(cohort_csv)
+    folds = read_folds(folds_csv)
+    oof = gather_oof(prediction_files, cohort, folds, labels)
+    oof = oof.sort_values("scan_id").reset_index(drop=True)
+    probability = [f"p_{label}" for label in labels]
+    oof.insert(4, "predicted_stage", np.asarray(labels)[oof[probability].to_numpy().argmax(1)])
+    boot = {"n": cfg["evaluate"]["bootstrap"], "seed": cfg["evaluate"]["seed"]}
+    formats = cohort.set_index("scan_id")["format"]
+    predictions = {"cnn": oof, **baselines(cohort, folds, cfg, cohort_csv)}
+    metrics = {name: breakdown(table, labels, boot, formats) for name, table in predictions.items()}
+    metrics["cnn"]["model"] = cfg["train"]["model"]
+    metrics["sbr_baseline"]["features"] = list(cfg["evaluate"]["sbr_features"])
+    if validation_files:
+        metrics["cnn"]["calibration"] = calibrated(oof, validation_files, labels)
+    metrics["comparison"] = {
+        "cnn_minus_sbr_baseline": compare(oof, predictions["sbr_baseline"], labels, boot),
+        "bootstrap": {**boot, "level": bootstrap.LEVEL, "unit": "patient, stratified by stage"},
+    }
+    metrics = finite(metrics)
+    columns = ["patient_id", "scan_id", "stage", "fold", "predicted_stage", *probability]
+    columns += [c for c in oof.columns if c.startswith("calibrated_p_")]
     with atomic_path(out_dir / "oof_predictions.csv") as tmp:
         oof[columns].to_csv(tmp, index=False, float_format="%.8f")
+    with atomic_path(out_dir / "sbr_baseline_predictions.csv") as tmp:
+        predictions["sbr_baseline"].to_csv(tmp, index=False, float_format="%.8f")
     write_text(out_dir / "metrics.json", json.dumps(metrics, indent=1, sort_keys=True) + "\n")
-    plot_confusion(metrics["cnn"]["pooled"], out_dir / "plots" / "confusion_matrix.png")
-    return metrics
+    return metrics, predictions

@@ -30,6 +30,7 @@ STAGE_MODULES: dict[str, tuple[str, ...]] = {
     "augment": ("augment",),
     "train": ("train",),
     "evaluate": ("evaluate", "provenance"),
+    "report_files": ("report_files",),
 }
 PACKAGE = "spectstage"
 DATA_FOLDERS = ("data", "schema")

@@ -5,6 +5,7 @@ Volumes are divided by the reference mean, so SBR = region mean - 1.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,3 +57,35 @@ def regional_sbr(volume: np.ndarray, tmpl: Template) -> dict[str, float]:
     return {
         f"sbr_{r}": round(float(volume[tmpl.mask(r)].mean()) - 1.0, 4) for r in STRIATAL_REGIONS
     }
+
+
+def region_voxels(tmpl: Template) -> dict[str, int]:
+    """Voxels per striatal region: the weights that pool sub-regions into a whole."""
+    return {r: int(tmpl.mask(r).sum()) for r in STRIATAL_REGIONS}
+
+
+def striatal_summary(sbr: dict[str, float], voxels: dict[str, int]) -> dict[str, float]:
+    """DaTQUANT-style summary measures from the regional SBRs (`sbr_<region>` keys).
+
+    - `sbr_putamen_<side>`: whole-putamen SBR, the mean over the anterior and posterior
+      voxels together (each sub-region's mean weighted by its voxel count, not the average of
+      the two means: the posterior putamen is the smaller one and the first to lose uptake);
+    - `caudate_putamen_ratio_<side>`: caudate SBR / whole-putamen SBR (NaN when the putamen
+      SBR is not positive: the ratio has no meaning there);
+    - `putamen_asymmetry`: |L - R| / mean(L, R) of the whole-putamen SBRs (a fraction; DaTQUANT
+      prints it x 100 as a percentage; NaN when the mean is not positive).
+    """
+    out: dict[str, float] = {}
+    for side in ("left", "right"):
+        parts = [f"putamen_anterior_{side}", f"putamen_posterior_{side}"]
+        weights = np.array([voxels[p] for p in parts], dtype=float)
+        means = np.array([sbr[f"sbr_{p}"] for p in parts], dtype=float)
+        out[f"sbr_putamen_{side}"] = float(weights @ means / weights.sum())
+    for side in ("left", "right"):
+        putamen = out[f"sbr_putamen_{side}"]
+        caudate = sbr[f"sbr_caudate_{side}"]
+        out[f"caudate_putamen_ratio_{side}"] = caudate / putamen if putamen > 0 else math.nan
+    left, right = out["sbr_putamen_left"], out["sbr_putamen_right"]
+    mean = (left + right) / 2
+    out["putamen_asymmetry"] = abs(left - right) / mean if mean > 0 else math.nan
+    return {k: round(v, 4) for k, v in out.items()}
