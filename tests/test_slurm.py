@@ -64,10 +64,12 @@ def test_every_job_ran_on_slurm_and_training_asked_for_a_gpu(slurm_run):
         "rule_augment_fold",
         "rule_train_fold",
         "rule_evaluate",
+        "rule_report_files",
     } | {f"rule_{step}_batch_{b}" for b in range(3) for step in ("check", "ingest")}
     assert expected <= rules, rules
     # 3 check + 3 ingest batches + 1 cohort + 1 folds + 2 augment + 2 train + 1 evaluate
-    assert len(submitted) == len(set(submitted)) == 13
+    # + 1 report_files
+    assert len(submitted) == len(set(submitted)) == 14
     resources = config.validate({})["resources"]
     for job in job_ids(work, "train_fold"):
         record = run(["scontrol", "show", "job", job], work).stdout
