@@ -17,8 +17,9 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install --quiet -e '.[dev]'
 	touch $@
 
+# The demo cohort with the generator's defaults (spectstage demo-data --help).
 $(DEMO_DIR)/manifest.csv: | $(VENV)/.installed
-	spectstage demo-data --out $(DEMO_DIR)  # the CLI's defaults: 50/50/50/15 patients, mixed formats, seed 0
+	spectstage demo-data --out $(DEMO_DIR)
 
 demo: $(VENV)/.installed $(DEMO_DIR)/manifest.csv
 	snakemake --cores $(CORES) --configfile config/demo.yaml
