@@ -123,8 +123,11 @@ def test_hostile_ids_neither_break_commands_nor_escape_results(tiny_cohort, tmp_
     raw = tmp_path / "raw"
     shutil.copytree(tiny_cohort, raw)
     hostile = ["pat 1", 'o\'brien "x"', "a;touch PWNED", "$(touch PWNED)", "zoë-ü 患者", "-rf"]
-    for folder, name in zip(sorted(raw.glob("stage_*/*"))[: len(hostile)], hostile, strict=True):
+    folders = sorted(raw.glob("stage_*/*"))
+    for folder, name in zip(folders[: len(hostile)], hostile, strict=True):
         folder.rename(folder.with_name(name))
+    for folder in folders[len(hostile) :]:  # the hostile names are what is tested
+        shutil.rmtree(folder)
     (raw / "manifest.csv").unlink()
     snakemake(tmp_path, "--cores", "2", "results/cohort.csv", *tiny_config(Path("raw"), tmp_path))
     assert not list(tmp_path.rglob("PWNED")) and not list(Path.cwd().glob("PWNED"))
