@@ -93,17 +93,31 @@ def _matrix_ras(transform) -> np.ndarray:
     return FLIP @ lps @ FLIP
 
 
-def _method(sitk, fixed_mask, transform, levels=(SHRINK, SMOOTH_MM)):
+def _method(
+    sitk,
+    fixed_mask,
+    transform,
+    levels=(SHRINK, SMOOTH_MM),
+    correlation: bool = False,
+    sampling: float = SAMPLING,
+    learning_rate: float = 2.0,
+    iterations: int = ITERATIONS,
+):
+    """One configured registration: Mattes mutual information (or correlation), random
+    sampling with a fixed seed inside the mask, gradient descent, one thread."""
     r = sitk.ImageRegistrationMethod()
-    r.SetMetricAsMattesMutualInformation(HISTOGRAM_BINS)
+    if correlation:
+        r.SetMetricAsCorrelation()
+    else:
+        r.SetMetricAsMattesMutualInformation(HISTOGRAM_BINS)
     r.SetMetricSamplingStrategy(r.RANDOM)
-    r.SetMetricSamplingPercentage(SAMPLING, SEED)
+    r.SetMetricSamplingPercentage(sampling, SEED)
     r.SetMetricFixedMask(fixed_mask)
     r.SetInterpolator(sitk.sitkLinear)
     r.SetOptimizerAsRegularStepGradientDescent(
-        learningRate=2.0,
+        learningRate=learning_rate,
         minStep=1e-3,
-        numberOfIterations=ITERATIONS,
+        numberOfIterations=iterations,
         relaxationFactor=0.6,
         gradientMagnitudeTolerance=1e-8,
     )
@@ -245,26 +259,17 @@ def _refine(sitk, images: _Images, t):
     more than where the striata sit in them. Returns the refinement's 4x4 RAS matrix."""
     euler = sitk.Euler3DTransform()
     euler.SetCenter(images.striatal_centre)
-    r = sitk.ImageRegistrationMethod()
-    r.SetMetricAsCorrelation()  # near the striata uptake is linear in the template's
-    r.SetMetricSamplingStrategy(r.RANDOM)
-    r.SetMetricSamplingPercentage(REFINE_SAMPLING, SEED)
-    r.SetMetricFixedMask(images.striatal_mask)
-    r.SetInterpolator(sitk.sitkLinear)
-    r.SetOptimizerAsRegularStepGradientDescent(
-        learningRate=1.0,
-        minStep=1e-3,
-        numberOfIterations=REFINE_ITERATIONS,
-        relaxationFactor=0.6,
-        gradientMagnitudeTolerance=1e-8,
+    r = _method(
+        sitk,
+        images.striatal_mask,
+        euler,
+        levels=((REFINE_LEVELS[0],), (REFINE_LEVELS[1],)),
+        correlation=True,  # near the striata uptake is linear in the template's
+        sampling=REFINE_SAMPLING,
+        learning_rate=1.0,
+        iterations=REFINE_ITERATIONS,
     )
-    r.SetOptimizerScalesFromPhysicalShift()
-    r.SetShrinkFactorsPerLevel([REFINE_LEVELS[0]])
-    r.SetSmoothingSigmasPerLevel([REFINE_LEVELS[1]])
-    r.SmoothingSigmasAreSpecifiedInPhysicalUnitsOn()
     r.SetMovingInitialTransform(t)
-    r.SetInitialTransform(euler, inPlace=True)
-    r.SetNumberOfThreads(1)
     r.Execute(images.fixed, images.moving)
     return _matrix_ras(euler)
 
