@@ -16,15 +16,9 @@ from functools import cache
 
 import numpy as np
 
-#: Region names (the pipeline's `sbr_*` columns use the same ones).
-STRIATAL_REGIONS = (
-    "caudate_left",
-    "caudate_right",
-    "putamen_anterior_left",
-    "putamen_anterior_right",
-    "putamen_posterior_left",
-    "putamen_posterior_right",
-)
+# Region names are a convention the demo shares with the pipeline (its truth columns are the
+# `sbr_*` columns); the shapes below are the demo's own.
+from spectstage.atlas import STRIATAL_REGIONS
 
 # Ellipsoids: centre (x, y, z) and semi-axes, in mm. Sizes follow adult anatomy:
 # caudate ~4.7 cm3 (head and body), putamen ~5.2 cm3 and ~34 mm long, brain ~175 mm long.
