@@ -50,3 +50,26 @@ def test_loss_rises_with_stage_and_stages_overlap():
             sbr[f"putamen_posterior_{it.patient.worse_side}"]
             <= 1.2 * sbr[f"putamen_posterior_{other}"]
         )
+
+
+def test_region_membership_is_the_ellipsoid_formula_at_every_point():
+    # The generator pre-selects points near each region; membership must be what the
+    # plain formula gives on every point, including those just inside and outside.
+    from spectstage.demo import phantom
+
+    rng = np.random.default_rng(0)
+    (centre, axes), yaw = phantom.PUTAMEN, np.deg2rad(phantom.PUTAMEN_YAW_DEG)
+    centre, axes = np.asarray(centre, np.float32), np.asarray(axes, np.float32)
+    directions = rng.normal(size=(20000, 3))
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    local = directions * axes * rng.uniform(0.98, 1.02, (20000, 1))  # around the surface
+    turn = np.array([[np.cos(yaw), -np.sin(yaw), 0], [np.sin(yaw), np.cos(yaw), 0], [0, 0, 1]])
+    points = np.concatenate([local @ turn.T + centre, rng.uniform(-90, 90, (20000, 3))])
+    d = points - centre
+    x = d[:, 0] * np.cos(yaw) + d[:, 1] * np.sin(yaw)
+    y = -d[:, 0] * np.sin(yaw) + d[:, 1] * np.cos(yaw)
+    radius2 = (x / axes[0]) ** 2 + (y / axes[1]) ** 2 + (d[:, 2] / axes[2]) ** 2
+    inside = phantom._yawed(points, (centre, axes), phantom.PUTAMEN_YAW_DEG)
+    clear = np.abs(radius2 - 1) > 1e-5  # rounding may decide points on the surface either way
+    assert inside[:20000].any() and not inside[:20000].all()
+    np.testing.assert_array_equal(inside[clear], radius2[clear] <= 1)
