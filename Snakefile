@@ -1,5 +1,8 @@
 # spectstage: DaTSCAN SPECT -> canonical volumes -> folds -> one CNN per fold -> metrics.
 # Run from any folder: outputs go to results/ under the working directory.
+# On a cluster, rules of one `group:` run as one job: check+ingest of a batch (ingest),
+# cohort table+folds (cohort), augment+train of a fold (fold), evaluate+report files
+# (results). Fewer, longer jobs spend less time queueing; locally groups change nothing.
 import os
 
 from snakemake.utils import min_version, validate

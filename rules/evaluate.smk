@@ -19,6 +19,8 @@ rule evaluate:
         provenance="results/provenance.json",
     log:
         "results/logs/evaluate.log",
+    group:
+        "results"
     conda:
         ENV
     params:
@@ -138,6 +140,8 @@ rule report_files:
         misclassified_scans="results/tables/misclassified_scans.csv",
     log:
         "results/logs/report_files.log",
+    group:
+        "results"
     conda:
         ENV
     params:

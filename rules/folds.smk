@@ -11,6 +11,8 @@ rule folds:
         "results/folds.csv",
     log:
         "results/logs/folds.log",
+    group:
+        "cohort"
     conda:
         ENV
     params:

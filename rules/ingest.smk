@@ -18,6 +18,8 @@ for batch, batch_scans in BATCHES.items():
             f"results/check/batch_{batch}.txt",
         log:
             f"results/logs/check/batch_{batch}.log",
+        group:
+            "ingest"
         conda:
             ENV
         params:
@@ -41,6 +43,8 @@ for batch, batch_scans in BATCHES.items():
             [f"results/qc/{file_stem(s.scan_id)}.png" for s in batch_scans],
         log:
             f"results/logs/ingest/batch_{batch}.log",
+        group:
+            "ingest"
         conda:
             ENV
         threads: 1
@@ -64,6 +68,8 @@ rule cohort_table:
         excluded="results/excluded.csv",  # config `exclude`, with the reasons
     log:
         "results/logs/cohort.log",
+    group:
+        "cohort"
     conda:
         ENV
     params:

@@ -16,6 +16,8 @@ rule train_fold:
         predictions="results/models/fold_{fold}/test_predictions.csv",
     log:
         "results/logs/train/fold_{fold}.log",
+    group:
+        "fold"
     conda:
         ENV
     threads: config["train"]["threads"]

@@ -41,41 +41,45 @@ def slurm():
 
 @pytest.fixture(scope="module")
 def slurm_run(slurm, workflow_run, tmp_path_factory):
-    """The shared tiny cohort and config, run through the SLURM profile."""
-    work = tmp_path_factory.mktemp("slurm")
-    shutil.copytree(workflow_run / "raw", work / "raw")
+    """The shared local run, with one ingest batch and everything after it run again
+    through the SLURM profile: every kind of job goes through SLURM, and the numbers of
+    the local run must come back. (The other batches would only repeat the same jobs.)"""
+    work = tmp_path_factory.mktemp("slurm") / "work"
+    shutil.copytree(workflow_run, work, symlinks=True)
+    shutil.rmtree(work / "results" / "checkpoints")  # or training would resume, finished
     start = time.monotonic()
-    out = snakemake(work, *PROFILE, *tiny_config(Path("raw"), work))
+    rerun = ["--forcerun", "check_batch_0"]  # and every job downstream of it
+    out = snakemake(work, *PROFILE, *rerun, *tiny_config(Path("raw"), work))
     print(f"SLURM run of the tiny cohort: {time.monotonic() - start:.0f} s")
     return work, out.stdout + out.stderr
 
 
-def job_ids(work: Path, rule: str) -> list[str]:
-    return [p.stem for p in (work / ".snakemake" / "slurm_logs" / f"rule_{rule}").rglob("*.log")]
+def job_ids(work: Path, group: str) -> list[str]:
+    """The SLURM job ids of a rule group (its log folder is group_<group>_<its rules>)."""
+    logs = work / ".snakemake" / "slurm_logs"
+    return [p.stem for p in logs.glob(f"group_{group}_*/**/*.log")]
 
 
 def test_every_job_ran_on_slurm_and_training_asked_for_a_gpu(slurm_run):
     work, log = slurm_run
     submitted = re.findall(r"submitted with SLURM jobid (\d+)", log)
-    rules = {p.name for p in (work / ".snakemake" / "slurm_logs").iterdir()}
-    expected = {
-        "rule_cohort_table",
-        "rule_folds",
-        "rule_augment_fold",
-        "rule_train_fold",
-        "rule_evaluate",
-        "rule_report_files",
-    } | {f"rule_{step}_batch_{b}" for b in range(3) for step in ("check", "ingest")}
-    assert expected <= rules, rules
-    # 3 check + 3 ingest batches + 1 cohort + 1 folds + 2 augment + 2 train + 1 evaluate
-    # + 1 report_files
-    assert len(submitted) == len(set(submitted)) == 14
+    groups = {p.name for p in (work / ".snakemake" / "slurm_logs").iterdir()}
+    assert groups == {
+        "group_ingest_check_batch_0_ingest_batch_0",
+        "group_cohort_cohort_table_folds",
+        "group_fold_augment_fold_train_fold",
+        "group_results_evaluate_report_files",
+    }, groups
+    # One job per group: check+ingest of the batch, cohort+folds, augment+train per fold
+    # (2 folds), evaluate+report files.
+    assert len(submitted) == len(set(submitted)) == 5
+    assert len(job_ids(work, "fold")) == 2 and set(job_ids(work, "fold")) <= set(submitted)
     resources = config.validate({})["resources"]
-    for job in job_ids(work, "train_fold"):
+    for job in job_ids(work, "fold"):
         record = run(["scontrol", "show", "job", job], work).stdout
         assert "gpu:1" in record and "COMPLETED" in record, record
         assert f"mem={resources['train_mem_mb']}M" in record, record  # the rule's, from config
-    for job in job_ids(work, "folds"):
+    for job in job_ids(work, "cohort"):
         assert "gpu" not in run(["scontrol", "show", "job", job], work).stdout
 
 
@@ -107,8 +111,8 @@ def test_failing_job_is_reported_with_its_slurm_log(slurm_run, tmp_path):
     out = snakemake(work, target, *PROFILE, "--retries", "0", *args, check=False)
     text = out.stdout + out.stderr
     assert out.returncode != 0
-    assert re.search(r"\.snakemake/slurm_logs/rule_train_fold/\d+/\d+\.log", text), text[-3000:]
-    assert "Error in rule train_fold" in text
+    assert re.search(r"\.snakemake/slurm_logs/group_fold_train_fold/\d+\.log", text), text[-3000:]
+    assert "Error in group fold" in text
     failed_logs = list((work / "results" / "logs" / "train").glob("*.log"))
     assert any("no CUDA device" in f.read_text() for f in failed_logs)
 
@@ -132,7 +136,7 @@ def test_cancelled_training_resumes_from_its_checkpoint(slurm_run, tmp_path):
     while time.time() < deadline and (not checkpoint.exists() or checkpoint.stat().st_mtime == old):
         time.sleep(0.2)
     jobs = run(["squeue", "-h", "-o", "%i %k"], work).stdout.split("\n")
-    (job,) = [line.split()[0] for line in jobs if "rule_train_fold_wildcards_0" in line]
+    (job,) = [line.split()[0] for line in jobs if line.endswith(" rule_fold_train_fold")]
     run(["scancel", job], work)
     output, _ = first.communicate(timeout=300)
     assert first.returncode != 0, output[-2000:]
