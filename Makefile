@@ -6,6 +6,10 @@ VENV ?= .venv
 CORES ?= all
 DEMO_DIR ?= data/demo
 export PATH := $(abspath $(VENV))/bin:$(PATH)
+# Tests on two pytest-xdist workers; every test of the shared workflow run stays on one of
+# them (tests/conftest.py). TEST_WORKERS=0 runs them in one process.
+TEST_WORKERS ?= 2
+PYTEST_PARALLEL = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup)
 
 .PHONY: demo test test-fast venv lint clean-results
 
@@ -33,11 +37,11 @@ demo: $(VENV)/.installed $(DEMO_DIR)/manifest.csv
 # As root, the SLURM tests get a local single-node SLURM (Debian packages, started here).
 test: $(VENV)/.installed
 	if [ "$$(id -u)" = 0 ]; then bash scripts/start-local-slurm.sh || echo "local SLURM not started: the SLURM tests will say why"; fi
-	pytest
+	pytest $(PYTEST_PARALLEL)
 
 # Everything but the shared workflow run and SLURM: the unit tests, in under 2 minutes.
 test-fast: $(VENV)/.installed
-	pytest -m "not workflow and not slurm"
+	pytest $(PYTEST_PARALLEL) -m "not workflow and not slurm"
 
 lint: $(VENV)/.installed
 	ruff check .

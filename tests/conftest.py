@@ -46,12 +46,24 @@ def snakemake(
 
 
 @pytest.fixture(scope="session")
-def tiny_cohort(tmp_path_factory) -> Path:
-    """22 patients, every input layout (PNG, DICOM multi-frame and series, NIfTI)."""
+def tiny_cohort(tmp_path_factory, worker_id) -> Path:
+    """22 patients, every input layout (PNG, DICOM multi-frame and series, NIfTI).
+
+    Under pytest-xdist (make test) the workers share one copy: the first to get here
+    generates it, the other waits for it. Tests must not modify it (see scratch_cohort)."""
+    from filelock import FileLock
+
     from spectstage.demo.cohort import generate
 
-    out = tmp_path_factory.mktemp("cohort") / "raw"
-    generate(out, "mixed", TINY_PER_STAGE, seed=7, workers=2)
+    if worker_id == "master":  # not under xdist
+        folder = tmp_path_factory.mktemp("cohort")
+    else:  # the session's base folder, shared by its workers (popen-gw0, popen-gw1, ...)
+        folder = tmp_path_factory.getbasetemp().parent / "cohort"
+        folder.mkdir(exist_ok=True)
+    out = folder / "raw"
+    with FileLock(folder / "generate.lock"):
+        if not (out / "truth.csv").exists():  # written last by generate
+            generate(out, "mixed", TINY_PER_STAGE, seed=7, workers=2)
     return out
 
 
@@ -94,10 +106,13 @@ def scratch_cohort(tiny_cohort, tmp_path) -> Path:
     return copy
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
 def pytest_collection_modifyitems(items):
     """Every test that needs the shared workflow run carries the `workflow` marker, whether
     it asks for `workflow_run` directly or through another fixture, so that
-    `-m "not workflow"` (make test-fast) never starts it."""
+    `-m "not workflow"` (make test-fast) never starts it; and all of them form one
+    pytest-xdist group, so that with `--dist loadgroup` one worker makes the run once."""
     for item in items:
         if "workflow_run" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.workflow)
+            item.add_marker(pytest.mark.xdist_group("workflow_run"))
