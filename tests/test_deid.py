@@ -17,11 +17,16 @@ from spectstage.deid import KEY_VARIABLE, Redactor, pseudonym
 from spectstage.errors import InputError
 
 KEY = {KEY_VARIABLE: "a-test-key-that-is-long-enough"}
+PATIENTS_PER_STAGE = 3
 
 
 def phi_cohort(tiny_cohort: Path, dest: Path) -> set[str]:
-    """Copy the tiny cohort with folders renamed to record numbers; return every PHI string."""
+    """Copy part of the tiny cohort with folders renamed to record numbers; return every
+    PHI string. Three patients per stage (12 of 22) keep every layout and half the time."""
     shutil.copytree(tiny_cohort, dest)
+    for stage in dest.glob("stage_*"):
+        for folder in sorted(stage.iterdir())[PATIENTS_PER_STAGE:]:
+            shutil.rmtree(folder)
     phi = set()
     for i, folder in enumerate(sorted(dest.glob("stage_*/*"))):
         mrn = f"MRN{7300410 + i}"
@@ -75,6 +80,7 @@ def pseudonymised_run(tiny_cohort, tmp_path_factory):
 def test_no_phi_anywhere_in_results(pseudonymised_run):
     work, phi = pseudonymised_run
     assert len(phi) > 20
+    assert sum("^" in p for p in phi) >= 2  # DICOM names: both DICOM layouts are in the run
     needles = [p.encode() for p in phi] + [p.encode("utf-16-le") for p in phi]
     hits, scanned = [], 0
     for path in (work / "results").rglob("*"):
