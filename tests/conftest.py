@@ -101,3 +101,14 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "workflow_run" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.workflow)
+
+
+@pytest.fixture(scope="session")
+def command_worker():
+    """One process with the package imported, forking a child per `spectstage` command
+    (tests/fault_worker.py): commands start in milliseconds instead of seconds."""
+    from commands import Worker
+
+    worker = Worker()
+    yield worker
+    worker.close()
