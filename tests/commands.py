@@ -19,16 +19,37 @@ def argv(command: str, cfg: dict, fold: int | None = None, batch: int | None = N
     """What rules/<stage>.smk passes to `spectstage <command>` (paths relative to the
     working folder, as in the rules)."""
     settings = ["--settings", rule_settings(command, **cfg)]
-    models = f"results/models/fold_{fold}"
     inputs = ["--folds", "results/folds.csv", "--cohort", "results/cohort.csv"]
-    return {
-        "check": lambda: ["check", "--batch", str(batch), *settings, "--out", f"results/check/batch_{batch}.txt"],
-        "ingest": lambda: ["ingest", "--batch", str(batch), *settings, "--out-dir", "results/volumes", "--qc-dir", "results/qc"],
-        "folds": lambda: ["folds", *settings, "--cohort", "results/cohort.csv", "--out", "results/folds.csv"],
-        "augment": lambda: ["augment", "--fold", str(fold), *settings, *inputs, "--out-dir", f"results/folds/fold_{fold}"],
-        "train": lambda: ["train", "--fold", str(fold), *settings, "--shard", f"results/folds/fold_{fold}/train_shard.pt", *inputs, "--out-dir", models, "--checkpoint-dir", f"results/checkpoints/fold_{fold}", "--threads", "1"],
-        "evaluate": lambda: ["evaluate", *settings, "--predictions", *[f"results/models/fold_{k}/test_predictions.csv" for k in range(cfg["folds"]["k"])], "--validation", *[f"results/models/fold_{k}/val_predictions.csv" for k in range(cfg["folds"]["k"])], *inputs, "--out-dir", "results"],
-    }[command]()  # fmt: skip
+    if command == "check":
+        return [
+            "check",
+            "--batch",
+            str(batch),
+            *settings,
+            "--out",
+            f"results/check/batch_{batch}.txt",
+        ]
+    if command == "ingest":
+        outs = ["--out-dir", "results/volumes", "--qc-dir", "results/qc"]
+        return ["ingest", "--batch", str(batch), *settings, *outs]
+    if command == "folds":
+        return ["folds", *settings, "--cohort", "results/cohort.csv", "--out", "results/folds.csv"]
+    if command == "augment":
+        out = ["--out-dir", f"results/folds/fold_{fold}"]
+        return ["augment", "--fold", str(fold), *settings, *inputs, *out]
+    if command == "train":
+        shard = ["--shard", f"results/folds/fold_{fold}/train_shard.pt"]
+        outs = ["--out-dir", f"results/models/fold_{fold}"]
+        outs += ["--checkpoint-dir", f"results/checkpoints/fold_{fold}", "--threads", "1"]
+        return ["train", "--fold", str(fold), *settings, *shard, *inputs, *outs]
+    assert command == "evaluate", command
+    folds = range(cfg["folds"]["k"])
+    predictions = [f"results/models/fold_{k}/test_predictions.csv" for k in folds]
+    validation = [f"results/models/fold_{k}/val_predictions.csv" for k in folds]
+    return [
+        "evaluate", *settings, "--predictions", *predictions, "--validation", *validation,
+        *inputs, "--out-dir", "results",
+    ]  # fmt: skip
 
 
 def run_config(workdir: Path) -> dict:
