@@ -116,7 +116,7 @@ def test_killed_commands_leave_nothing_partial_and_recover_to_the_same_bytes(
     trained = ["model.pt", "history.csv", "val_predictions.csv", "test_predictions.csv"]
     plan = [
         ("folds", {}, [before(1), {"after_s": 0.5}], ["folds.csv"]),
-        ("augment", {"fold": 0}, [before(1), after(1)], shard),
+        ("augment", {"fold": 0}, [before(1), {"after_s": 1.0}], shard),
         ("train", {"fold": 0}, [after(1), before(4)], [f"models/fold_0/{f}" for f in trained]),
     ]
     for command, fold, kills, outs in plan:
