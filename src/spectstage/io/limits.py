@@ -122,7 +122,8 @@ def check_compressed_frames(ds, path: Path) -> None:
     try:
         for index, frame in enumerate(generate_frames(ds.PixelData, number_of_frames=frames)):
             declared = codestream_size(frame)
-            if declared is not None and declared != (rows, columns):
+            # a JPEG may leave its height 0 in SOF and give it later (DNL marker)
+            if declared is not None and declared[0] and declared != (rows, columns):
                 raise InputError(
                     f"{path}: compressed frame {index + 1} declares {declared[0]} x "
                     f"{declared[1]} pixels, the header {rows} x {columns}; refused before "
