@@ -71,19 +71,22 @@ def _png_text(data: bytes) -> list[bytes]:
         return [f"{k}={v}".encode() for k, v in {**img.info, **getattr(img, "text", {})}.items()]
 
 
-def artefacts(work: Path) -> list[Path]:
-    """Every file a run wrote: results/ (report included) and Snakemake's own logs."""
-    files = [p for p in (work / "results").rglob("*") if p.is_file()]
-    return files + [p for p in (work / ".snakemake" / "log").glob("*") if p.is_file()]
+def artefacts(work: Path, where: str = "results") -> list[Path]:
+    """Every file a run wrote in `where`: results/ (the report included), or Snakemake's
+    own logs (.snakemake/log), which list every job's input paths."""
+    folder = work / ("results" if where == "results" else ".snakemake/log")
+    return [p for p in folder.rglob("*") if p.is_file()]
 
 
-def scan(work: Path, phi: set[str]) -> tuple[int, int, list[tuple[str, str]]]:
+def scan(
+    work: Path, phi: set[str], where: str = "results"
+) -> tuple[int, int, list[tuple[str, str]]]:
     """(files scanned, payloads scanned, hits as (file, string)) in contents and in names
     (as UTF-8 and UTF-16, which Windows tools and some metadata use)."""
     forms = {form: p for p in phi for form in (p.encode(), p.encode("utf-16-le"))}
     pattern = re.compile(b"|".join(map(re.escape, sorted(forms, key=len, reverse=True))))
     hits, payloads = [], 0
-    files = artefacts(work)
+    files = artefacts(work, where)
     for path in files:
         name = str(path.relative_to(work))
         hits += [(name, p) for p in phi if p in name]

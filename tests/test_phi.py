@@ -45,6 +45,8 @@ def test_no_dicom_phi_in_any_artefact_of_the_plain_run(workflow_run):
     phi = dicom_phi(workflow_run / "raw")
     report_of(workflow_run)
     files, payloads, hits = scan(workflow_run, phi)
+    logs, log_payloads, log_hits = scan(workflow_run, phi, where="snakemake logs")
+    files, payloads, hits = files + logs, payloads + log_payloads, hits + log_hits
     kinds = sorted({p.suffix for p in (workflow_run / "results").rglob("*") if p.is_file()})
     print(f"\nplain run: {len(phi)} PHI strings, {files} files ({', '.join(kinds)}), "
           f"{payloads} payloads scanned, {len(hits)} found")  # fmt: skip
