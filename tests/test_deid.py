@@ -58,23 +58,48 @@ def pseudonymised_run(tiny_cohort, tmp_path_factory):
     return work, phi
 
 
-@pytest.mark.workflow
-def test_no_phi_anywhere_in_results(pseudonymised_run):
-    """Every artefact in results/ (the HTML report and what it embeds included), in
-    contents, compressed contents, text chunks and file names. Snakemake's own logs
-    (.snakemake/log) list the input paths, so they name the original folders (documented:
-    .snakemake/ stays with the raw data), but never what the DICOM headers hold."""
-    work, phi = pseudonymised_run
+@pytest.fixture(scope="module")
+def pseudonymised_report(pseudonymised_run) -> Path:
+    work, _ = pseudonymised_run
     args = tiny_config(Path("raw"), work, pseudonymise=True, evaluate={"truth_table": ""})
     snakemake(work, *args, "--report", "results/report.html", env=KEY)
+    return work / "results" / "report.html"
+
+
+def _original_ids(phi: set[str]) -> set[str]:
+    return {p for p in phi if p.startswith("MRN")}
+
+
+@pytest.mark.workflow
+def test_no_phi_anywhere_in_results(pseudonymised_run, pseudonymised_report):
+    """Every artefact in results/ (the HTML report and what it embeds included), in
+    contents, compressed contents, text chunks and file names. Snakemake's own logs
+    (.snakemake/log) and its report's rule listing name the input paths, so the original
+    folders (next test); what the DICOM headers hold is nowhere."""
+    work, phi = pseudonymised_run
     files, payloads, hits = scan(work, phi)
-    header_phi = dicom_phi(work / "raw")
-    logs, _, log_hits = scan(work, header_phi, where="snakemake logs")
+    hits = [(f, p) for f, p in hits if not (f == "results/report.html" and p.startswith("MRN"))]
+    header_phi = phi - _original_ids(phi)
+    logs, _, log_hits = scan(work, dicom_phi(work / "raw"), where="snakemake logs")
     print(f"\npseudonymised run: {len(phi)} PHI strings in {files} files ({payloads} payloads) "
-          f"of results/, {len(header_phi)} DICOM PHI strings in {logs} Snakemake logs: "
-          f"{len(hits) + len(log_hits)} found")  # fmt: skip
+          f"of results/ (in the report: {len(header_phi)} besides the folder names), "
+          f"DICOM PHI in {logs} Snakemake logs: {len(hits) + len(log_hits)} found")  # fmt: skip
     assert len(phi) > 60 and files > 50 and logs >= 1
     assert hits == [] and log_hits == []
+
+
+@pytest.mark.workflow
+@pytest.mark.xfail(
+    strict=True,
+    reason="known leak: Snakemake's --report lists every rule's input paths, which name the "
+    "original patient folders; README says not to share report.html of a pseudonymised run",
+)
+def test_the_report_of_a_pseudonymised_run_names_no_original_folder(
+    pseudonymised_run, pseudonymised_report
+):
+    _, phi = pseudonymised_run
+    text = pseudonymised_report.read_text(errors="replace")
+    assert [i for i in _original_ids(phi) if i in text] == []
 
 
 @pytest.mark.workflow

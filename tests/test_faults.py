@@ -38,9 +38,12 @@ def _state(work: Path, reference: Path, skip: tuple[str, ...]) -> tuple[list[str
 def kill_and_recover(worker, work, reference, args, kills, outputs, skip=()) -> list[str]:
     """Run `args` once per kill point (each run the recovery of the one before), then to
     the end; returns a line per kill that happened. Asserts the invariants."""
-    happened = []
+    happened, seconds = [], 0.0
     for kill in kills:
+        if "after_share" in kill:  # a moment in time: a share of the previous run's length
+            kill = {"after_s": round(kill["after_share"] * seconds, 2)}
         result = worker.run(args, work, kill)
+        seconds = result["seconds"]
         if result["signal"] != 9:  # the point was not reached: the command finished
             assert result["exit"] == 0, (work / "command.log").read_text()[-3000:]
             continue
@@ -115,13 +118,13 @@ def test_killed_commands_leave_nothing_partial_and_recover_to_the_same_bytes(
     shard = ["folds/fold_0/train_shard.pt", "folds/fold_0/samples.csv"]
     trained = ["model.pt", "history.csv", "val_predictions.csv", "test_predictions.csv"]
     plan = [
-        ("folds", {}, [before(1), {"after_s": 0.5}], ["folds.csv"]),
-        ("augment", {"fold": 0}, [before(1), {"after_s": 1.0}], shard),
+        ("folds", {}, [before(1), {"after_share": 0.3}], ["folds.csv"]),
+        ("augment", {"fold": 0}, [before(1), {"after_share": 0.3}], shard),
         # after the first epoch's checkpoint (the rerun resumes from it), and while loading
         (
             "train",
             {"fold": 0},
-            [after(1), {"after_s": 2.0}],
+            [after(1), {"after_share": 0.3}],
             [f"models/fold_0/{f}" for f in trained],
         ),
     ]
