@@ -116,3 +116,14 @@ def pytest_collection_modifyitems(items):
         if "workflow_run" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.workflow)
             item.add_marker(pytest.mark.xdist_group("workflow_run"))
+
+
+@pytest.fixture(scope="session")
+def command_worker():
+    """One process with the package imported, forking a child per `spectstage` command
+    (tests/fault_worker.py): commands start in milliseconds instead of seconds."""
+    from commands import Worker
+
+    worker = Worker()
+    yield worker
+    worker.close()

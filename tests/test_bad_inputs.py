@@ -110,17 +110,19 @@ def test_secondary_capture(case, tiny_cohort, tmp_path):
 
 
 def test_compressed_pixels_without_decoder(case, tiny_cohort, tmp_path):
+    """RLE, JPEG 2000, JPEG lossless and JPEG-LS are decoded (test_compressed_dicom.py);
+    video transfer syntaxes (MPEG-2) have no decoder in pydicom at all."""
     from pydicom.encaps import encapsulate
-    from pydicom.uid import JPEGLSLossless
+    from pydicom.uid import MPEG2MPML
 
     path = add(case, tiny_cohort, GOOD_DICOM) / "NM00001"
     ds = pydicom.dcmread(path)
     frames = int(ds.NumberOfFrames)
-    ds.PixelData = encapsulate([b"\xff\xd8not-really-jpeg-ls\xff\xd9"] * frames)
+    ds.PixelData = encapsulate([b"\x00\x00\x01\xb3not-really-mpeg2"] * frames)
     ds["PixelData"].is_undefined_length = True
-    ds.file_meta.TransferSyntaxUID = JPEGLSLossless
+    ds.file_meta.TransferSyntaxUID = MPEG2MPML
     ds.save_as(path, enforce_file_format=True)
-    assert_refused(cli("check", case, tmp_path), str(path), "no decoder installed")
+    assert_refused(cli("check", case, tmp_path), str(path), "which cannot be decoded")
     assert_refused(
         cli("ingest", case, tmp_path), str(path), "cannot decode pixel data", tmp_path=tmp_path
     )

@@ -1,16 +1,17 @@
-"""Privacy: no DICOM PHI and no original IDs anywhere in results/ (contents, compressed
-contents, file and folder names); hostile IDs cannot break commands or escape results/."""
+"""Privacy: no DICOM PHI and no original IDs in any artefact of a pseudonymised run (contents,
+compressed contents, text chunks, the report, file and folder names); hostile IDs cannot
+break commands or escape results/."""
 
 from __future__ import annotations
 
-import gzip
 import shutil
-import zipfile
 from pathlib import Path
 
+import nibabel as nib
 import pandas as pd
-import pydicom
 import pytest
+from phi_scan import dicom_phi, scan
+from PIL import Image, PngImagePlugin
 
 from conftest import snakemake, tiny_config
 from spectstage.deid import KEY_VARIABLE, Redactor, pseudonym
@@ -21,8 +22,9 @@ PATIENTS_PER_STAGE = 4  # 2 folds, and 2 inner folds within training: 4 per stag
 
 
 def phi_cohort(tiny_cohort: Path, dest: Path) -> set[str]:
-    """Copy part of the tiny cohort with folders renamed to record numbers; return every
-    PHI string. Four patients per stage (16 of 22) keep every layout and save time."""
+    """Copy part of the tiny cohort (four patients per stage, 16 of 22: every layout, less
+    time) with folders renamed to record numbers, and PHI planted where other tools put it
+    (NIfTI descrip, PNG text chunks); return every PHI string."""
     shutil.copytree(tiny_cohort, dest)
     for stage in dest.glob("stage_*"):
         for folder in sorted(stage.iterdir())[PATIENTS_PER_STAGE:]:
@@ -30,41 +32,26 @@ def phi_cohort(tiny_cohort: Path, dest: Path) -> set[str]:
     phi = set()
     for i, folder in enumerate(sorted(dest.glob("stage_*/*"))):
         mrn = f"MRN{7300410 + i}"
+        planted = f"Plantedname^Pat{i:03d}"
         for nifti in folder.glob("*.nii.gz"):
-            nifti.rename(folder / f"{mrn}.nii.gz")
+            img = nib.load(nifti)
+            img.header["descrip"] = f"{planted} {mrn}".encode()
+            nib.save(img, folder / f"{mrn}.nii.gz")
+            nifti.unlink()
+            phi.add(planted)
+        for png in folder.glob("*.png"):  # pixels unchanged, a text chunk added
+            with Image.open(png) as img:
+                img.load()
+            info = PngImagePlugin.PngInfo()
+            info.add_text("Comment", f"{planted} {mrn}", zip=True)
+            img.save(png, pnginfo=info)
+            phi.add(planted)
         folder.rename(folder.with_name(mrn))
         phi |= {mrn, folder.name}
-    for f in dest.glob("stage_*/*/*"):
-        try:
-            ds = pydicom.dcmread(f, stop_before_pixels=True)
-        except pydicom.errors.InvalidDicomError:
-            continue
-        born = str(ds.PatientBirthDate)
-        phi |= {
-            str(ds.PatientName),
-            str(ds.PatientName).split("^")[1],
-            str(ds.PatientID),
-            born,
-            f"{born[:4]}-{born[4:6]}-{born[6:]}",
-            str(ds.InstitutionName),
-            str(ds.ReferringPhysicianName),
-        }
+    phi |= dicom_phi(dest)
     (dest / "manifest.csv").unlink()  # it names the original folders; not an input here
     (dest / "truth.csv").unlink()
     return phi
-
-
-def texts(path: Path):
-    """The bytes of a file, and of what it contains when it is compressed or an archive."""
-    data = path.read_bytes()
-    yield data
-    if path.suffix == ".gz":
-        yield gzip.decompress(data)
-    if zipfile.is_zipfile(path):  # .pt checkpoints and .zip
-        with zipfile.ZipFile(path) as archive:
-            for name in archive.namelist():
-                yield name.encode()
-                yield archive.read(name)
 
 
 @pytest.fixture(scope="module")
@@ -76,21 +63,49 @@ def pseudonymised_run(tiny_cohort, tmp_path_factory):
     return work, phi
 
 
+@pytest.fixture(scope="module")
+def pseudonymised_report(pseudonymised_run) -> Path:
+    work, _ = pseudonymised_run
+    args = tiny_config(Path("raw"), work, pseudonymise=True, evaluate={"truth_table": ""})
+    snakemake(work, *args, "--report", "results/report.html", env=KEY)
+    return work / "results" / "report.html"
+
+
+def _original_ids(phi: set[str]) -> set[str]:
+    return {p for p in phi if p.startswith("MRN")}
+
+
 @pytest.mark.workflow
-def test_no_phi_anywhere_in_results(pseudonymised_run):
+def test_no_phi_anywhere_in_results(pseudonymised_run, pseudonymised_report):
+    """Every artefact in results/ (the HTML report and what it embeds included), in
+    contents, compressed contents, text chunks and file names. Snakemake's own logs
+    (.snakemake/log) and its report's rule listing name the input paths, so the original
+    folders (next test); what the DICOM headers hold is nowhere."""
     work, phi = pseudonymised_run
-    assert len(phi) > 20
-    assert sum("^" in p for p in phi) >= 2  # DICOM names: both DICOM layouts are in the run
-    needles = [p.encode() for p in phi] + [p.encode("utf-16-le") for p in phi]
-    hits, scanned = [], 0
-    for path in (work / "results").rglob("*"):
-        hits += [(str(path), p) for p in phi if p in str(path.relative_to(work))]
-        if path.is_file():
-            scanned += 1
-            for blob in texts(path):
-                hits += [(str(path), n) for n in needles if n in blob]
-    assert scanned > 50
-    assert hits == []
+    files, payloads, hits = scan(work, phi)
+    hits = [(f, p) for f, p in hits if not (f == "results/report.html" and p.startswith("MRN"))]
+    header_phi = phi - _original_ids(phi)
+    logs, _, log_hits = scan(work, dicom_phi(work / "raw"), where="snakemake logs")
+    print(f"\npseudonymised run: {len(phi)} PHI strings in {files} files ({payloads} payloads) "
+          f"of results/ (in the report: {len(header_phi)} besides the folder names), "
+          f"DICOM PHI in {logs} Snakemake logs: {len(hits) + len(log_hits)} found")  # fmt: skip
+    assert len(phi) > 60 and files > 50 and logs >= 1
+    assert sum("^" in p for p in phi) >= 4  # DICOM and planted names: every layout ran
+    assert hits == [] and log_hits == []
+
+
+@pytest.mark.workflow
+@pytest.mark.xfail(
+    strict=True,
+    reason="known leak: Snakemake's --report lists every rule's input paths, which name the "
+    "original patient folders; README says not to share report.html of a pseudonymised run",
+)
+def test_the_report_of_a_pseudonymised_run_names_no_original_folder(
+    pseudonymised_run, pseudonymised_report
+):
+    _, phi = pseudonymised_run
+    text = pseudonymised_report.read_text(errors="replace")
+    assert [i for i in _original_ids(phi) if i in text] == []
 
 
 @pytest.mark.workflow

@@ -1,17 +1,21 @@
-"""Fuzz the DICOM and NIfTI readers with mutated headers: a reader either returns a usable
-volume or raises InputError (naming the file), never any other exception."""
+"""Fuzz every reader (DICOM, NIfTI, slice images) with mutated files: a reader either returns
+a usable volume or raises InputError (naming the file), never any other exception, and
+never hangs (a time limit per example). Hand-made hostile files: test_hostile_files.py."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pydicom
 import pytest
+from hostile_files import good_slices
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydicom.datadict import dictionary_VR, tag_for_keyword
@@ -152,3 +156,46 @@ def test_mutated_nifti_is_read_or_refused(tmp_path, changes):
         raw[:348] = header.binaryblock
         path.write_bytes(bytes(raw))
         assert_usable_or_input_error(folder)
+
+
+@contextmanager
+def time_limit(seconds: int):
+    """A reader that hangs fails the example instead of the whole run."""
+
+    def _expired(signum, frame):
+        raise AssertionError(f"reader took more than {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, _expired)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.fixture(scope="module")
+def good_stacks(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("slices")
+    return {suffix: good_slices(root / suffix[1:], suffix)[0].parent for suffix in (".png", ".jpg")}
+
+
+@FUZZ
+@given(
+    suffix=st.sampled_from([".png", ".jpg"]),
+    truncate=st.one_of(st.none(), st.floats(0.0, 1.0)),
+    flips=st.lists(st.tuples(st.floats(0.0, 1.0), st.integers(0, 7)), max_size=8),
+)
+def test_mutated_slice_images_are_read_or_refused(good_stacks, suffix, truncate, flips):
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "scan"
+        shutil.copytree(good_stacks[suffix], folder)
+        path = sorted(folder.iterdir())[1]
+        data = bytearray(path.read_bytes())
+        for where, bit in flips:
+            data[int(where * (len(data) - 1))] ^= 1 << bit
+        if truncate is not None:
+            data = data[: int(len(data) * truncate)]
+        path.write_bytes(bytes(data))
+        with time_limit(20):
+            assert_usable_or_input_error(folder)

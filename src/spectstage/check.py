@@ -16,14 +16,9 @@ from spectstage.io.slices import SliceConventions, colormap_lut
 
 
 def _check_nifti(nifti: Path) -> None:
-    import nibabel as nib
+    from spectstage.io.nifti import load_header, oriented_affine
 
-    from spectstage.io.nifti import oriented_affine
-
-    try:
-        img = nib.load(nifti)
-    except Exception as err:  # nibabel raises many types for damaged headers
-        raise InputError(f"{nifti}: not a readable NIfTI file ({err})") from err
+    img = load_header(nifti)
     header = img.header
     oriented_affine(img, nifti)
     shape = header.get_data_shape()
@@ -32,22 +27,11 @@ def _check_nifti(nifti: Path) -> None:
 
 
 def _check_slices(images: list[Path], where: Path) -> None:
-    from PIL import Image, UnidentifiedImageError
+    from spectstage.io.slices import stack_size
 
     if len(images) < 2:
         raise InputError(f"{where}: a slice stack needs at least 2 images, found {len(images)}")
-    sizes = set()
-    for f in images:
-        try:
-            with Image.open(f) as img:
-                sizes.add(img.size)
-        except (UnidentifiedImageError, OSError) as err:
-            raise InputError(f"{f}: not a readable image ({err})") from err
-    if len(sizes) > 1:
-        raise InputError(
-            f"{where}: slice images differ in size "
-            f"({', '.join(f'{w}x{h}' for w, h in sorted(sizes))})"
-        )
+    stack_size(images)
 
 
 def _check_dicom(files: list[Path]) -> None:
@@ -61,9 +45,11 @@ def _check_dicom(files: list[Path]) -> None:
         rescale,
         slice_step,
     )
+    from spectstage.io.limits import check_declared_size
 
     series, _ = find_series(files)
     header = series.headers[0]
+    check_declared_size(header, series.files[0], files=len(series.files))
     for f, h in zip(series.files, series.headers, strict=True):
         geometry(h, f)
         pixel_spacing(h, f)
@@ -84,7 +70,7 @@ def _check_dicom(files: list[Path]) -> None:
             f"{series.files[0]}: compressed pixel data ({syntax.name}) and no decoder installed; "
             f"install one of: {'; '.join(decoder.missing_dependencies)}"
         )
-    if not syntax.is_compressed:  # a truncated file is shorter than its pixel data
+    if not syntax.is_compressed and not syntax.is_deflated:  # truncated: shorter than its pixels
         for f, h in zip(series.files, series.headers, strict=True):
             rows, columns, frames, bits = image_size(h, f)
             expected = rows * columns * frames * bits // 8

@@ -22,6 +22,11 @@ from spectstage.io.dicom_header import (
     rescale,
     slice_step,
 )
+from spectstage.io.limits import (
+    check_compressed_frames,
+    check_declared_size,
+    check_deflated,
+)
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +64,7 @@ class Series:
 def _read_header(path: Path):
     import pydicom
 
+    check_deflated(path)
     try:
         header = pydicom.dcmread(path, stop_before_pixels=True)
     except Exception as err:  # InvalidDicomError, OSError, EOFError, struct.error, ...
@@ -114,6 +120,8 @@ def find_series(files: list[Path]) -> tuple[Series, list[Series]]:
 
 def _pixels(ds, path: Path) -> np.ndarray:
     slope, intercept = rescale(ds, path)
+    check_declared_size(ds, path)
+    check_compressed_frames(ds, path)
     try:
         arr = ds.pixel_array.astype(np.float32)  # signed/unsigned per PixelRepresentation
     except Exception as err:  # pydicom raises several types for missing decoders/truncation
@@ -191,6 +199,7 @@ def _same_in_every_slice(files: list[Path], values: list, what: str) -> None:
 def _read_series(files: list[Path], headers: list):
     import pydicom
 
+    check_declared_size(headers[0], files[0], files=len(files))
     planes = [geometry(h, f) for h, f in zip(headers, files, strict=True)]
     _same_in_every_slice(files, [np.r_[p[0], p[1]] for p in planes], "ImageOrientationPatient")
     spacings = [pixel_spacing(h, f) for h, f in zip(headers, files, strict=True)]

@@ -7,15 +7,33 @@ from pathlib import Path
 import numpy as np
 
 from spectstage.errors import InputError
+from spectstage.io.limits import MAX_VOXELS
 
 
-def read_nifti(path: Path):
+def load_header(path: Path):
+    """nibabel's image (header read, data not yet), refused when its declared size exceeds
+    what a SPECT volume can have: nibabel would allocate (or inflate) all of it."""
     import nibabel as nib
-
-    from spectstage.io.scan import Scan
 
     try:
         img = nib.load(path)
+    except Exception as err:  # nibabel raises many types for damaged headers
+        raise InputError(f"{path}: not a readable NIfTI file ({err})") from err
+    shape = img.header.get_data_shape()
+    voxels = int(np.prod(shape, dtype=object)) if shape else 0
+    if voxels > MAX_VOXELS:
+        raise InputError(
+            f"{path}: declares {' x '.join(map(str, shape))} voxels ({voxels:,}), more than a "
+            f"SPECT volume has (at most {MAX_VOXELS:,}); refused before reading"
+        )
+    return img
+
+
+def read_nifti(path: Path):
+    from spectstage.io.scan import Scan
+
+    img = load_header(path)
+    try:
         data = np.asarray(img.dataobj, dtype=np.float32)
     except Exception as err:  # nibabel raises many types for damaged files
         raise InputError(f"{path}: not a readable NIfTI file ({err})") from err

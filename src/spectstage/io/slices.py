@@ -21,6 +21,12 @@ ORDERS = ("anterior_to_posterior", "posterior_to_anterior")
 IMAGE_LEFT = ("patient_right", "patient_left")
 # A pixel this far (RGB units) from every colour of the map is an annotation, not uptake.
 OFF_MAP_DISTANCE = 40.0
+# Sizes read from the image header before any pixel is decoded: a SPECT slice is at most
+# a few hundred pixels a side, so larger declarations are refused, not allocated (a 100 kB
+# PNG may declare 50,000 x 50,000 pixels: 7.5 GB once decoded, Pillow's own bomb limit
+# only stops it past 179 million pixels).
+MAX_SLICE_PIXELS = 4096 * 4096
+MAX_STACK_PIXELS = 2**25  # e.g. 128 slices of 512 x 512
 
 
 @dataclass(frozen=True)
@@ -64,14 +70,47 @@ def stack_affine(shape: tuple[int, int, int], conv: SliceConventions) -> np.ndar
     return aff
 
 
+def image_size(path: Path) -> tuple[int, int]:
+    """(width, height) from the image's header, without decoding it; InputError when the
+    file is not an image or declares more pixels than a slice can have."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+    except Exception as err:  # Pillow raises many types (OSError, SyntaxError, bomb errors...)
+        raise InputError(f"{path}: not a readable image ({type(err).__name__}: {err})") from err
+    if width * height > MAX_SLICE_PIXELS or min(width, height) < 1:
+        raise InputError(
+            f"{path}: declares {width} x {height} pixels, more than a slice image may have "
+            f"({MAX_SLICE_PIXELS:,}); refused before decoding"
+        )
+    return width, height
+
+
+def stack_size(files: list[Path]) -> tuple[int, int]:
+    """The stack's one (width, height), checked from the headers before any decoding."""
+    sizes = {image_size(f) for f in files}
+    if len(sizes) > 1:
+        listing = ", ".join(f"{w}x{h}" for w, h in sorted(sizes))
+        raise InputError(f"{files[0].parent}: slice images differ in size ({listing})")
+    (width, height) = sizes.pop()
+    if width * height * len(files) > MAX_STACK_PIXELS:
+        raise InputError(
+            f"{files[0].parent}: {len(files)} slices of {width} x {height} pixels, more than "
+            f"a slice stack may have ({MAX_STACK_PIXELS:,} pixels)"
+        )
+    return width, height
+
+
 def _read_rgb(path: Path) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     try:
         with Image.open(path) as img:
             return np.asarray(img.convert("RGB"))
-    except (UnidentifiedImageError, OSError) as err:
-        raise InputError(f"{path}: not a readable image ({err})") from err
+    except Exception as err:  # truncated, corrupt or bomb chunks: many exception types
+        raise InputError(f"{path}: not a readable image ({type(err).__name__}: {err})") from err
 
 
 def invert_colormap(rgb: np.ndarray, lut: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -104,11 +143,14 @@ def read_slices(files: list[Path], conv: SliceConventions):
 
     if len(files) < 2:
         raise InputError(f"{files[0].parent}: a slice stack needs at least 2 images, found 1")
+    width, height = stack_size(files)
     images = [_read_rgb(f) for f in files]
-    shapes = {img.shape for img in images}
-    if len(shapes) > 1:
-        sizes = sorted({f"{s[1]}x{s[0]}" for s in shapes})
-        raise InputError(f"{files[0].parent}: slice images differ in size ({', '.join(sizes)})")
+    for f, img in zip(files, images, strict=True):
+        if img.shape[:2] != (height, width):  # a header that lied about its size
+            raise InputError(
+                f"{f}: decoded to {img.shape[1]}x{img.shape[0]} pixels, "
+                f"its header says {width}x{height}"
+            )
     rgb = np.stack(images)
     values, on_map = invert_colormap(rgb, colormap_lut(conv.colormap))
     # Burnt-in overlays (colour bar, fixed labels) are identical on every slice while

@@ -1,0 +1,96 @@
+"""Scan every artefact of a run for PHI: the bytes of each file and of what it holds —
+gzip members, zip members (torch files), PNG text chunks (zTXt/iTXt compressed), data:
+URIs embedded in HTML (the Snakemake report embeds every file as base64), recursively."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import io
+import re
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pydicom
+
+NAME_KEYS = ("PatientName", "ReferringPhysicianName")
+DATA_URI = re.compile(rb"data:[\w/+.-]+;(?:[\w-]+=[\w-]+;)*base64,([A-Za-z0-9+/=]+)")
+
+
+def dicom_phi(raw: Path) -> set[str]:
+    """The PHI the input's DICOM headers carry: names (and their parts), patient IDs,
+    birth and study dates (both spellings), institution, referring physician."""
+    phi: set[str] = set()
+    for f in raw.rglob("*"):
+        if not f.is_file():
+            continue
+        try:
+            ds = pydicom.dcmread(f, stop_before_pixels=True)
+        except Exception:  # not DICOM
+            continue
+        patient, physician = (
+            str(ds.get(k, "") or "") for k in ("PatientName", "ReferringPhysicianName")
+        )
+        phi |= {patient, *patient.split("^"), patient.replace("^", " ")} - {""}
+        # the physician in full only: the generator's "Doctor^Example" is two common words
+        phi |= {physician, physician.replace("^", " ")} - {""}
+        for key in ("PatientBirthDate", "StudyDate"):
+            date = str(ds.get(key, "") or "")
+            if len(date) == 8:
+                phi |= {date, f"{date[:4]}-{date[4:6]}-{date[6:]}"}
+        phi |= {str(ds.get(k, "") or "") for k in ("PatientID", "InstitutionName")} - {""}
+    return phi
+
+
+def blobs(data: bytes, depth: int = 0) -> Iterator[bytes]:
+    """`data` and every payload inside it."""
+    yield data
+    if depth > 3:
+        return
+    inner: list[bytes] = []
+    if data[:2] == b"\x1f\x8b":
+        inner.append(gzip.decompress(data))
+    if data[:4] == b"PK\x03\x04":
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            for name in archive.namelist():
+                inner += [name.encode(), archive.read(name)]
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        inner += _png_text(data)
+    if b"base64," in data:
+        inner += [base64.b64decode(m.group(1)) for m in DATA_URI.finditer(data)]
+    for payload in inner:
+        yield from blobs(payload, depth + 1)
+
+
+def _png_text(data: bytes) -> list[bytes]:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as img:
+        img.load()
+        return [f"{k}={v}".encode() for k, v in {**img.info, **getattr(img, "text", {})}.items()]
+
+
+def artefacts(work: Path, where: str = "results") -> list[Path]:
+    """Every file a run wrote in `where`: results/ (the report included), or Snakemake's
+    own logs (.snakemake/log), which list every job's input paths."""
+    folder = work / ("results" if where == "results" else ".snakemake/log")
+    return [p for p in folder.rglob("*") if p.is_file()]
+
+
+def scan(
+    work: Path, phi: set[str], where: str = "results"
+) -> tuple[int, int, list[tuple[str, str]]]:
+    """(files scanned, payloads scanned, hits as (file, string)) in contents and in names
+    (as UTF-8 and UTF-16, which Windows tools and some metadata use)."""
+    forms = {form: p for p in phi for form in (p.encode(), p.encode("utf-16-le"))}
+    pattern = re.compile(b"|".join(map(re.escape, sorted(forms, key=len, reverse=True))))
+    hits, payloads = [], 0
+    files = artefacts(work, where)
+    for path in files:
+        name = str(path.relative_to(work))
+        hits += [(name, p) for p in phi if p in name]
+        for blob in blobs(path.read_bytes()):
+            payloads += 1
+            hits += [(name, forms[m.group(0)]) for m in pattern.finditer(blob)]
+    return len(files), payloads, hits
