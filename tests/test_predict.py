@@ -72,45 +72,35 @@ def test_labelled_folder_of_every_format_gives_predictions_and_metrics(unseen, m
     assert "balanced accuracy" in proc.stdout and "N0001" in proc.stdout
 
 
-def test_unlabelled_inputs_scan_file_patient_folder_and_folder_of_patients(
+def test_unlabelled_scan_file_and_patient_folder_and_a_training_duplicate(
     unseen, models, workflow_run, tmp_path
 ):
-    """A NIfTI file, a PNG patient folder and a folder of patients holding a DICOM patient
-    and a training patient: the latter is named as a duplicate, and its volume and the
-    fold probabilities equal the training's."""
-    truth = pd.read_csv(unseen / "truth.csv").set_index("layout")
-    nifti = next((unseen / f"stage_{truth.loc['nifti', 'stage']}").glob("N*/*.nii.gz"))
-    png = unseen / f"stage_{truth.loc['png', 'stage']}" / truth.loc["png", "patient_id"]
-    dicom = unseen / f"stage_{truth.loc['dicom_series', 'stage']}"
-    dicom /= truth.loc["dicom_series", "patient_id"]
-    folder = tmp_path / "patients"
-    folder.mkdir()
-    shutil.copytree(dicom, folder / dicom.name)
+    """A NIfTI file and a patient folder holding a training patient: the latter is named
+    as a duplicate, its volume is the training's and its fold probabilities are the
+    training's test predictions."""
+    nifti = next(unseen.glob("stage_*/N*/*.nii.gz"))
     trained = pd.read_csv(workflow_run / "results" / "folds.csv", dtype=str)
     known = trained[(trained["split"] == "test") & (trained["fold"] == "1")].iloc[0]
-    shutil.copytree(
-        workflow_run / "raw" / f"stage_{known['stage']}" / known["scan_id"],
-        folder / f"copy_of_{known['scan_id']}",
-    )
-    predict([nifti, png, folder, "--models", models, "--out", "p.csv"], tmp_path)
+    copy = tmp_path / f"copy_of_{known['scan_id']}"
+    shutil.copytree(workflow_run / "raw" / f"stage_{known['stage']}" / known["scan_id"], copy)
+    predict([nifti, copy, "--models", models, "--out", "p.csv", "--saliency"], tmp_path)
     table = pd.read_csv(tmp_path / "p.csv", keep_default_na=False).set_index("scan_id")
-    expected = {nifti.name.removesuffix(".nii.gz"), png.name, dicom.name}
-    assert set(table.index) == expected | {f"copy_of_{known['scan_id']}"}
+    new_id = nifti.name.removesuffix(".nii.gz")
+    assert set(table.index) == {new_id, copy.name}
     assert (table["stage"] == "").all() and not (tmp_path / "p" / "metrics.json").exists()
-    assert table.loc[f"copy_of_{known['scan_id']}", "duplicate_of_training_scan"] != ""
-    assert (table.loc[sorted(expected), "duplicate_of_training_scan"] == "").all()
+    assert table.loc[copy.name, "duplicate_of_training_scan"] == known["scan_id"]
+    assert table.loc[new_id, "duplicate_of_training_scan"] == ""
 
     import nibabel as nib
 
+    from spectstage.crop import Crop
     from spectstage.predict import fold_probabilities
     from spectstage.predict_models import load_ensemble
 
-    ours = nib.load(tmp_path / "p" / "volumes" / f"copy_of_{known['scan_id']}.nii.gz")
+    ours = nib.load(tmp_path / "p" / "volumes" / f"{copy.name}.nii.gz")
     theirs = nib.load(workflow_run / "results" / "volumes" / f"{known['scan_id']}.nii.gz")
     assert np.array_equal(np.asarray(ours.dataobj), np.asarray(theirs.dataobj))
-    # fold 1 tested this patient: the same crop through predict gives its test prediction
-    from spectstage.crop import Crop
-
+    # fold 1 tested this patient: its crop through predict's ensemble gives the test prediction
     ensemble = load_ensemble(models)
     crop = Crop.from_config(ensemble.card["crop"])
     x = crop(np.asarray(theirs.dataobj, dtype=np.float32))[None, None]
@@ -118,8 +108,79 @@ def test_unlabelled_inputs_scan_file_patient_folder_and_folder_of_patients(
     test = pd.read_csv(models / "fold_1" / "test_predictions.csv", dtype={"scan_id": str})
     row = test.set_index("scan_id").loc[known["scan_id"], [f"p_{k}" for k in LABELS]]
     assert np.allclose(per_fold[1, 0], row.to_numpy(dtype=float), atol=1e-6)
-    mean = table.loc[f"copy_of_{known['scan_id']}", [f"p_{k}" for k in LABELS]]
+    mean = table.loc[copy.name, [f"p_{k}" for k in LABELS]]
     assert np.allclose(mean.to_numpy(dtype=float), per_fold.mean(0)[0], atol=1e-5)
+    # saliency: on the canonical grid, inside the crop only, with its overlay
+    saliency = nib.load(tmp_path / "p" / "saliency" / f"{copy.name}.nii.gz")
+    assert np.allclose(saliency.affine, theirs.affine) and saliency.shape == theirs.shape
+    values = np.asarray(saliency.dataobj)
+    inside = np.zeros(values.shape, bool)
+    inside[crop.canonical_box()] = True
+    assert np.isfinite(values).all() and values.min() >= 0 and values[inside].max() > 0
+    assert not values[~inside].any()
+    assert (tmp_path / "p" / "saliency" / f"{new_id}.png").stat().st_size > 1000
+    shares = pd.read_csv(tmp_path / "p" / "saliency.csv").set_index("scan_id")
+    assert ((shares["striatal_mass_fraction"] > 0) & (shares["striatal_mass_fraction"] <= 1)).all()
+
+
+def test_saliency_goes_back_to_the_patients_side():
+    """A crop map with mass only on the crop's low-x half lands on the patient's left
+    (RAS: x < 0 mm) of the canonical grid, in the striatal box."""
+    from spectstage.crop import Crop
+    from spectstage.geometry import CANONICAL
+    from spectstage.saliency import to_canonical
+
+    crop = Crop.from_config(config_crop())
+    crop_map = np.zeros(crop.shape, np.float32)
+    crop_map[: crop.shape[0] // 2] = 1.0
+    full = to_canonical(crop_map, crop)
+    x_mm = CANONICAL.points()[:, 0].reshape(CANONICAL.shape)
+    assert full.sum() == crop_map.sum() * crop.factor**3
+    assert (x_mm[full > 0] < 0).all()
+
+
+def config_crop() -> dict:
+    from spectstage import config
+
+    return config.validate({})["train"]["crop"]
+
+
+def test_input_forms_resolve_to_scans(tmp_path):
+    """Scan file, patient folder, folder of patients, labelled raw_dir, manifest with an
+    empty stage: the scans predict would read (no ingest here)."""
+    from spectstage.errors import InputError
+    from spectstage.predict_inputs import predict_inputs
+
+    def touch(path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+
+    for name in ("A1/IM0001", "B2/IM0001", "C3.nii.gz"):
+        touch(tmp_path / "patients" / name)
+    for i in range(3):
+        touch(tmp_path / "D4" / f"s{i}.png")
+    touch(tmp_path / "raw" / "stage_2" / "E5" / "IM1")
+    touch(tmp_path / "H8.nii.gz")
+    touch(tmp_path / "site" / "F6" / "IM1")
+    touch(tmp_path / "site" / "G7" / "IM1")
+    manifest = tmp_path / "site" / "m.csv"
+    manifest.write_text("patient_id,stage,path\nF6,,F6\nG7,3,G7\n")
+    inputs = ["patients", "D4", "H8.nii.gz", "raw", "site/m.csv"]
+    found = predict_inputs([tmp_path / i for i in inputs], LABELS)
+    assert [(s.scan_id, s.stage) for s in found] == [
+        ("A1", ""),
+        ("B2", ""),
+        ("C3", ""),
+        ("D4", ""),
+        ("E5", "2"),
+        ("F6", ""),
+        ("G7", "3"),
+        ("H8", ""),
+    ]
+    with pytest.raises(InputError, match="'A1' is listed twice"):
+        predict_inputs([tmp_path / "patients", tmp_path / "patients" / "A1"], LABELS)
+    with pytest.raises(InputError, match="no such file"):
+        predict_inputs([tmp_path / "nothing"], LABELS)
 
 
 def _altered(models: Path, tmp_path: Path, fold: int, **changes) -> Path:
@@ -163,16 +224,24 @@ def test_refusals_reach_the_command_line_before_any_ingest(unseen, models, tmp_p
     altered = _altered(models, tmp_path, 0, preprocessing_version=0)
     proc = predict([unseen, "--models", altered, "--out", "p.csv"], tmp_path, check=False)
     assert proc.returncode == 2 and "'preprocessing_version'" in proc.stderr
-    (altered / "fold_1" / "model.pt").unlink()
-    shutil.rmtree(altered / "fold_0")
-    shutil.copytree(models / "fold_0", altered / "fold_0")
-    proc = predict([unseen, "--models", altered, "--out", "p.csv"], tmp_path, check=False)
-    assert proc.returncode == 2 and "folds [1] are missing" in proc.stderr
-    config = tmp_path / "other.yaml"
-    config.write_text("stages: [1, 2, 3]\n")
-    proc = predict([unseen, "--models", models, "--config", config], tmp_path, check=False)
-    assert proc.returncode == 2 and "'labels'" in proc.stderr
     assert not (tmp_path / "p.csv").exists() and not (tmp_path / "p").exists()
+
+
+def test_missing_folds_and_a_config_with_other_labels_are_refused(models, tmp_path):
+    from spectstage import config
+    from spectstage.errors import InputError
+    from spectstage.predict_models import load_ensemble, preparation
+
+    partial = tmp_path / "partial"
+    shutil.copytree(models / "fold_0", partial / "fold_0")
+    with pytest.raises(InputError, match=r"folds \[1\] are missing"):
+        load_ensemble(partial)
+    ensemble = load_ensemble(models)
+    with pytest.raises(InputError, match="'labels'"):
+        preparation(ensemble, config.validate({"stages": [1, 2, 3]}))
+    crop = {"centre_mm": [0, 2, 6], "size_mm": [80, 64, 48], "voxel_mm": 2}
+    with pytest.raises(InputError, match="'crop'"):
+        preparation(ensemble, config.validate({"train": {"crop": crop}}))
 
 
 def test_workflow_target_predicts_the_configured_folder(workflow_run, unseen, tmp_path):

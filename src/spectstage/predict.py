@@ -43,11 +43,17 @@ class Prepared:
     qc_flags: list[str]  # the QC flags each scan raised, comma-separated
 
 
-def preflight(scans: list[ScanInput]) -> None:
+def preflight(scans: list[ScanInput], slices: Mapping | None = None) -> None:
     """The training's pre-flight check on every scan; all problems in one error."""
     from spectstage.check import inspect
+    from spectstage.io.slices import SliceConventions, colormap_lut
 
     problems = []
+    if slices is not None:
+        try:
+            colormap_lut(SliceConventions.from_config(slices).colormap)
+        except InputError as err:
+            problems.append(str(err))
     for scan in scans:
         try:
             inspect(scan)
@@ -136,7 +142,7 @@ def predict(
     scans = predict_inputs(paths, ensemble.labels)
     if cfg["pseudonymise"]:
         scans = [_pseudonymised(s) for s in scans]
-    preflight(scans)
+    preflight(scans, cfg["slices"])
     prepared = prepare(scans, cfg, tmpl, work_dir)
     table = pd.DataFrame(
         {
