@@ -7,6 +7,7 @@ the ensemble, scikit-learn for the metrics. The training cohort is not given to 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -244,19 +245,19 @@ def test_missing_folds_and_a_config_with_other_labels_are_refused(models, tmp_pa
         preparation(ensemble, config.validate({"train": {"crop": crop}}))
 
 
-def test_workflow_target_predicts_the_configured_folder(workflow_run, unseen, tmp_path):
-    """predict_dir set: `snakemake` adds results/predict/ and re-runs nothing else."""
+def test_workflow_target_plans_predict_alone(workflow_run, unseen, tmp_path):
+    """predict_dir set: the workflow adds the predict job (the command tested above) and
+    re-runs nothing else. A dry run: executing it would only repeat the tests above."""
     from conftest import snakemake, tiny_config
 
     work = tmp_path / "work"
     shutil.copytree(workflow_run, work, symlinks=True)
     patient = next((unseen / "stage_1").iterdir())
-    shutil.copytree(patient, work / "new" / patient.name)
-    args = tiny_config(Path("raw"), work, predict_dir="new")
-    dry = snakemake(work, "-n", "--quiet", "rules", *args)
-    assert "predict" in dry.stdout and "train_fold" not in dry.stdout, dry.stdout
-    snakemake(work, "--cores", "2", *args)
-    table = pd.read_csv(work / "results" / "predict" / "predictions.csv")
-    assert table["scan_id"].tolist() == [patient.name]
-    assert (work / "results" / "predict" / "volumes" / f"{patient.name}.nii.gz").exists()
-    assert not (work / "results" / "volumes" / f"{patient.name}.nii.gz").exists()
+    shutil.copytree(patient, work / "to_stage" / patient.name)
+    args = tiny_config(Path("raw"), work, predict_dir="to_stage")
+    dry = snakemake(work, "-n", "--printshellcmds", *args)
+    out = dry.stdout + dry.stderr
+    jobs = re.findall(r"^rule (\w+):", out, flags=re.M)
+    assert sorted(jobs) == ["all", "predict"] or jobs == ["predict"], out
+    command = re.search(r"spectstage predict .*", out).group(0)
+    assert "results/predict/predictions.csv" in command and '"predict_dir": "to_stage"' in command
