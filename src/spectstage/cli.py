@@ -194,7 +194,9 @@ def cmd_predict(args: argparse.Namespace, out: Output) -> None:
         import torch
 
         torch.set_num_threads(args.threads)
-    table, metrics = predict(inputs, args.models, args.out, work_dir, user_cfg, args.saliency)
+    table, metrics = predict(
+        inputs, args.models, args.out, work_dir, user_cfg, args.saliency, qc=not args.no_qc
+    )
     labels = [c[2:] for c in table.columns if c.startswith("p_")]
     out.print(console_table(table, labels))
     if metrics is not None:
@@ -384,6 +386,7 @@ def _add_model_commands(sub) -> None:
     p.add_argument(
         "--saliency", action="store_true", help="Grad-CAM maps (NIfTI + PNG) under WORK_DIR"
     )
+    p.add_argument("--no-qc", action="store_true", help="skip the QC montages (faster)")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("summary", help="headline numbers with intervals from metrics.json")

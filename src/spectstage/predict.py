@@ -63,7 +63,7 @@ def preflight(scans: list[ScanInput], slices: Mapping | None = None) -> None:
         raise InputError("\n  ".join([f"{len(problems)} problem(s) with the input:", *problems]))
 
 
-def prepare(scans: list[ScanInput], cfg: dict, tmpl, work_dir: Path) -> Prepared:
+def prepare(scans: list[ScanInput], cfg: dict, tmpl, work_dir: Path, qc: bool = True) -> Prepared:
     """Ingest each scan into work_dir/volumes (QC montages in work_dir/qc) and crop it."""
     from spectstage.crop import Crop
     from spectstage.ingest import ingest_scan, write_volume
@@ -75,7 +75,7 @@ def prepare(scans: list[ScanInput], cfg: dict, tmpl, work_dir: Path) -> Prepared
             volume, sidecar = ingest_scan(scan, cfg, tmpl)
         except InputError as err:
             raise InputError(f"{err}\n  {exclude_hint(scan.scan_id)}") from err
-        write_volume(volume, sidecar, tmpl, work_dir / "volumes", work_dir / "qc")
+        write_volume(volume, sidecar, tmpl, work_dir / "volumes", work_dir / "qc" if qc else None)
         volumes.append(work_dir / "volumes" / f"{file_stem(scan.scan_id)}.nii.gz")
         crops.append(crop(volume)[None])
         raised = [k[5:] for k, v in sidecar["qc"].items() if k.startswith("flag_") and v]
@@ -130,6 +130,7 @@ def predict(
     work_dir: Path,
     user_cfg: Mapping | None = None,
     saliency: bool = False,
+    qc: bool = True,
 ) -> tuple[pd.DataFrame, dict | None]:
     """predictions CSV (and metrics.json when labelled, saliency maps on request);
     returns the predictions and the metrics."""
@@ -143,7 +144,7 @@ def predict(
     if cfg["pseudonymise"]:
         scans = [_pseudonymised(s) for s in scans]
     preflight(scans, cfg["slices"])
-    prepared = prepare(scans, cfg, tmpl, work_dir)
+    prepared = prepare(scans, cfg, tmpl, work_dir, qc)
     table = pd.DataFrame(
         {
             "patient_id": [s.patient_id for s in scans],
