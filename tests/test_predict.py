@@ -7,8 +7,10 @@ the ensemble, scikit-learn for the metrics. The training cohort is not given to 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +18,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import balanced_accuracy_score, cohen_kappa_score
 
-from conftest import BIN, run
+from spectstage import cli
 
 LABELS = ["1", "2", "3", "4"]
 
@@ -40,12 +42,31 @@ def models(workflow_run, tmp_path_factory) -> Path:
     return copy
 
 
-def predict(args: list, cwd: Path, check: bool = True):
-    return run([str(BIN / "spectstage"), "predict", *map(str, args)], cwd, check=check)
+@dataclass
+class Done:
+    returncode: int
+    stdout: str
+    stderr: str
 
 
-def test_labelled_folder_of_every_format_gives_predictions_and_metrics(unseen, models, tmp_path):
-    proc = predict([unseen, "--models", models, "--out", "out/pred.csv"], tmp_path)
+def predict(args: list, cwd: Path, capsys, check: bool = True) -> Done:
+    """`spectstage predict ARGS` run in `cwd`, in this process (no new interpreter to
+    start: the tests' time is scarce)."""
+    here = os.getcwd()
+    os.chdir(cwd)
+    try:
+        code = cli.main(["predict", *map(str, args)])
+    finally:
+        os.chdir(here)
+    out = capsys.readouterr()
+    assert code == 0 or not check, out.err
+    return Done(code, out.out, out.err)
+
+
+def test_labelled_folder_of_every_format_gives_predictions_and_metrics(
+    unseen, models, tmp_path, capsys
+):
+    proc = predict([unseen, "--models", models, "--out", "out/pred.csv"], tmp_path, capsys)
     table = pd.read_csv(tmp_path / "out" / "pred.csv", dtype={"stage": str, "predicted_stage": str})
     truth = pd.read_csv(unseen / "truth.csv", dtype={"stage": str}).set_index("scan_id")
     assert sorted(table["scan_id"]) == sorted(truth.index)
@@ -74,7 +95,7 @@ def test_labelled_folder_of_every_format_gives_predictions_and_metrics(unseen, m
 
 
 def test_unlabelled_scan_file_and_patient_folder_and_a_training_duplicate(
-    unseen, models, workflow_run, tmp_path
+    unseen, models, workflow_run, tmp_path, capsys
 ):
     """A NIfTI file and a patient folder holding a training patient: the latter is named
     as a duplicate, its volume is the training's and its fold probabilities are the
@@ -84,7 +105,7 @@ def test_unlabelled_scan_file_and_patient_folder_and_a_training_duplicate(
     known = trained[(trained["split"] == "test") & (trained["fold"] == "1")].iloc[0]
     copy = tmp_path / f"copy_of_{known['scan_id']}"
     shutil.copytree(workflow_run / "raw" / f"stage_{known['stage']}" / known["scan_id"], copy)
-    predict([nifti, copy, "--models", models, "--out", "p.csv", "--saliency"], tmp_path)
+    predict([nifti, copy, "--models", models, "--out", "p.csv", "--saliency"], tmp_path, capsys)
     table = pd.read_csv(tmp_path / "p.csv", keep_default_na=False).set_index("scan_id")
     new_id = nifti.name.removesuffix(".nii.gz")
     assert set(table.index) == {new_id, copy.name}
@@ -221,9 +242,9 @@ def test_mismatched_models_are_refused_naming_the_key(models, tmp_path, fold, ch
         check_installation(ensemble, load(ensemble.card["ingest"]), altered)
 
 
-def test_refusals_reach_the_command_line_before_any_ingest(unseen, models, tmp_path):
+def test_refusals_reach_the_command_line_before_any_ingest(unseen, models, tmp_path, capsys):
     altered = _altered(models, tmp_path, 0, preprocessing_version=0)
-    proc = predict([unseen, "--models", altered, "--out", "p.csv"], tmp_path, check=False)
+    proc = predict([unseen, "--models", altered, "--out", "p.csv"], tmp_path, capsys, False)
     assert proc.returncode == 2 and "'preprocessing_version'" in proc.stderr
     assert not (tmp_path / "p.csv").exists() and not (tmp_path / "p").exists()
 
