@@ -103,7 +103,11 @@ def _draw_overlay(saliency, volume, tmpl, title: str, path: Path) -> None:
     peak = float(saliency.max()) or 1.0
     masked = np.where(saliency >= 0.2 * peak, saliency, 0).astype(np.float32)
     display.add_overlay(
-        nib.Nifti1Image(masked, tmpl.affine), cmap="hot", vmin=0.2 * peak, vmax=peak, alpha=0.6
+        nib.Nifti1Image(masked, tmpl.affine),
+        cmap="hot",
+        vmin=0.2 * peak,
+        vmax=peak,
+        transparency=0.6,
     )
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100, facecolor="black")
