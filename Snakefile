@@ -31,8 +31,17 @@ include: "rules/train.smk"
 include: "rules/evaluate.smk"
 
 
+PREDICTING = bool(config["predict_dir"] or config["predict_manifest"])
+
+
+if PREDICTING:
+
+    include: "rules/predict.smk"
+
+
 rule all:
     default_target: True
     input:
         "results/metrics.json",
         rules.report_files.output,
+        "results/predict/predictions.csv" if PREDICTING else [],

@@ -59,9 +59,19 @@ def cmd_demo_data(args: argparse.Namespace, out: Output) -> None:
 
     per_stage = [int(n) for n in args.per_stage.split(",")]
     conv = SliceConventions(image_left=args.image_left, colormap=args.colormap)
-    manifest = generate(
-        args.out, args.format, per_stage, seed=args.seed, conv=conv, workers=args.workers
-    )
+    try:
+        manifest = generate(
+            args.out,
+            args.format,
+            per_stage,
+            seed=args.seed,
+            conv=conv,
+            workers=args.workers,
+            id_prefix=args.id_prefix,
+            id_offset=args.id_offset,
+        )
+    except ValueError as err:
+        raise InputError(str(err)) from err
     out.print(f"demo cohort: {sum(per_stage)} patients in {args.out} (manifest {manifest})")
 
 
@@ -170,6 +180,30 @@ def cmd_evaluate(args: argparse.Namespace, out: Output) -> None:
     out.print(summary_lines(metrics))
 
 
+def cmd_predict(args: argparse.Namespace, out: Output) -> None:
+    from spectstage.predict import console_table, metrics_lines, predict
+
+    user_cfg = _config(args, out) if (args.config or args.settings) else None
+    inputs = list(args.inputs)
+    if user_cfg is not None and not inputs:  # the workflow: predict_dir / predict_manifest
+        inputs = [Path(user_cfg[k]) for k in ("predict_dir", "predict_manifest") if user_cfg[k]]
+    if not inputs:
+        raise InputError("predict: give INPUT (scans, folders or a manifest) or predict_dir")
+    work_dir = args.work_dir or args.out.with_suffix("")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    table, metrics = predict(
+        inputs, args.models, args.out, work_dir, user_cfg, args.saliency, qc=not args.no_qc
+    )
+    labels = [c[2:] for c in table.columns if c.startswith("p_")]
+    out.print(console_table(table, labels))
+    if metrics is not None:
+        out.print(metrics_lines(metrics))
+    out.print(f"{args.out}: {len(table)} scan(s); volumes and QC montages in {work_dir}")
+
+
 def summary_lines(metrics: dict) -> str:
     from spectstage.report import with_interval
 
@@ -256,6 +290,15 @@ def _add_input_commands(sub) -> None:
     )
     p.add_argument("--colormap", default=config.default("slices", "colormap"))
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    p.add_argument(
+        "--id-prefix", default="P", help="patient ID prefix (default P: P0001, P0002, ...)"
+    )
+    p.add_argument(
+        "--id-offset",
+        type=int,
+        default=0,
+        help="number the patients from OFFSET+1, so a second cohort does not reuse IDs",
+    )
     p.set_defaults(func=cmd_demo_data)
 
     p = sub.add_parser("ingest", help="align and normalise one batch of scans")
@@ -322,6 +365,29 @@ def _add_model_commands(sub) -> None:
     p.add_argument("--results", type=Path, default=Path("results"))
     p.add_argument("--histories", type=Path, nargs="+", required=True, help="history.csv per fold")
     p.set_defaults(func=cmd_report_files)
+
+    p = sub.add_parser("predict", help="stage new patients with trained fold models")
+    p.add_argument(
+        "inputs",
+        nargs="*",
+        type=Path,
+        metavar="INPUT",
+        help="scan file, patient folder, folder of patients, labelled raw_dir or manifest CSV",
+    )
+    p.add_argument("--models", type=Path, default=Path("results/models"))
+    _add_config_options(p)
+    p.add_argument("--out", type=Path, default=Path("predictions.csv"))
+    p.add_argument(
+        "--work-dir",
+        type=Path,
+        help="the prediction's volumes, QC montages, metrics (default: OUT without .csv)",
+    )
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument(
+        "--saliency", action="store_true", help="Grad-CAM maps (NIfTI + PNG) under WORK_DIR"
+    )
+    p.add_argument("--no-qc", action="store_true", help="skip the QC montages (faster)")
+    p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("summary", help="headline numbers with intervals from metrics.json")
     p.add_argument("--metrics", type=Path, default=Path("results/metrics.json"))

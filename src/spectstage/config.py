@@ -77,6 +77,17 @@ COMMAND_KEYS: dict[str, tuple[str, ...]] = {
     "evaluate": (*INPUT_KEYS, "slices", "ingest", "folds", "augment", "train", "evaluate"),
     # the report's methods paragraph describes the run
     "report-files": (*INPUT_KEYS, "slices", "ingest", "folds", "augment", "train", "evaluate"),
+    # the settings checked against the models' card, and the metrics' bootstrap
+    "predict": (
+        *INPUT_KEYS,
+        "predict_dir",
+        "predict_manifest",
+        "slices",
+        "ingest",
+        "train.crop",
+        "evaluate.bootstrap",
+        "evaluate.seed",
+    ),
 }
 
 

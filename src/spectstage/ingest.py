@@ -106,8 +106,9 @@ def ingest_scan(item: ScanInput, cfg: dict, tmpl: Template) -> tuple[np.ndarray,
 
 
 def write_volume(
-    volume: np.ndarray, sidecar: dict, tmpl: Template, out_dir: Path, qc_dir: Path
+    volume: np.ndarray, sidecar: dict, tmpl: Template, out_dir: Path, qc_dir: Path | None
 ) -> None:
+    """The volume, its QC montage (unless qc_dir is None) and, last, its sidecar."""
     import nibabel as nib
 
     img = nib.Nifti1Image(volume.astype(np.float32), tmpl.affine)
@@ -115,7 +116,8 @@ def write_volume(
     stem = out_dir / file_stem(sidecar["scan_id"])
     with atomic_path(stem.with_name(stem.name + ".nii.gz")) as tmp:
         nib.save(img, tmp)
-    write_montage(volume, tmpl, sidecar["scan_id"], qc_dir / f"{stem.name}.png")
+    if qc_dir is not None:
+        write_montage(volume, tmpl, sidecar["scan_id"], qc_dir / f"{stem.name}.png")
     # The sidecar last: its presence means the scan's outputs are complete.
     write_text(stem.with_name(stem.name + ".json"), json.dumps(sidecar, indent=1) + "\n")
 

@@ -106,3 +106,43 @@ def build_model(name: str, n_classes: int, input_shape: tuple[int, int, int]) ->
             + hint.get(name, "")
         ) from err
     return model.train()
+
+
+LOSSES = ("cross_entropy", "cumulative")
+
+
+class CumulativeLinkLoss(nn.Module):
+    """An ordinal loss on the usual softmax output: for each threshold k between stages,
+    the binary cross-entropy of P(stage > k) = sum of the probabilities above k against
+    whether the true stage is above k. Confusing stage 4 with 3 costs one threshold,
+    with 1 three, so rare stage 4 borrows strength from stage 3; the output stays a
+    probability per stage, so prediction, the mirror, calibration and metrics are
+    unchanged. `weight`: per-class weights, applied per sample as in cross-entropy."""
+
+    def __init__(self, weight: torch.Tensor | None = None):
+        super().__init__()
+        self.register_buffer("weight", weight)
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        log_p = torch.log_softmax(logits.float(), 1)
+        # log P(stage > k) for k = 0..K-2: log-sum-exp over the classes above k
+        above = torch.stack(
+            [torch.logsumexp(log_p[:, k + 1 :], 1) for k in range(logits.shape[1] - 1)], 1
+        )
+        below = torch.log1p(-above.exp().clamp(max=1 - 1e-6))
+        is_above = (
+            target[:, None] > torch.arange(logits.shape[1] - 1, device=logits.device)
+        ).float()
+        per_sample = -(is_above * above + (1 - is_above) * below).sum(1)
+        if self.weight is None:
+            return per_sample.mean()
+        w = self.weight[target]
+        return (w * per_sample).sum() / w.sum()
+
+
+def build_loss(name: str, weight: torch.Tensor) -> nn.Module:
+    if name == "cross_entropy":
+        return nn.CrossEntropyLoss(weight=weight)
+    if name == "cumulative":
+        return CumulativeLinkLoss(weight)
+    raise InputError(f"train.loss: unknown loss {name!r} (choose from {', '.join(LOSSES)})")

@@ -31,6 +31,7 @@ STAGE_MODULES: dict[str, tuple[str, ...]] = {
     "train": ("train",),
     "evaluate": ("evaluate", "provenance"),
     "report_files": ("report_files",),
+    "predict": ("predict",),
 }
 PACKAGE = "spectstage"
 DATA_FOLDERS = ("data", "schema")

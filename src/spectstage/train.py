@@ -30,7 +30,8 @@ from spectstage.checkpoint import (
 from spectstage.config import plain
 from spectstage.errors import InputError
 from spectstage.fold_data import FoldData, load_fold_data
-from spectstage.models import build_model
+from spectstage.model_card import card
+from spectstage.models import build_loss, build_model
 from spectstage.provenance import preprocessing_hash, source_hash
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,8 @@ def train_fold(
         log.info(
             "fold %d epoch %d: train loss %.4f, val BA %.3f", fold, state.epoch, train_loss, val_ba
         )
-    return write_outputs(out_dir, fit, data, state, cfg, fold)
+    extras = model_extras(cfg, data.labels, folds_csv, cohort_csv, fold)
+    return write_outputs(out_dir, fit, data, state, cfg, fold, extras)
 
 
 def select_device(preference: str = "auto") -> torch.device:
@@ -99,11 +101,12 @@ def amp_enabled(device: torch.device, setting: str = "auto") -> bool:
 
 
 def build_fitting(settings: dict, data: FoldData, device: torch.device) -> Fitting:
-    """Model, class-weighted loss (weights from the shard), AdamW, cosine schedule."""
+    """Model, class-weighted loss (`train.loss`, weights from the shard), AdamW, cosine
+    schedule."""
     n_classes = len(data.labels)
     model = build_model(settings["model"], n_classes, tuple(data.x_val.shape[2:])).to(device)
     counts = data.class_counts.float().clamp(min=1)
-    loss_fn = nn.CrossEntropyLoss(weight=(counts.sum() / counts / n_classes).to(device))
+    loss_fn = build_loss(settings["loss"], (counts.sum() / counts / n_classes).to(device))
     optimiser = torch.optim.AdamW(
         model.parameters(), lr=settings["lr"], weight_decay=settings["weight_decay"]
     )
@@ -203,27 +206,67 @@ def update_best(state: TrainState, score: list[float], model: nn.Module, keep: i
     state.top = sorted(top, key=lambda t: ([-v for v in t["score"]], t["epoch"]))[:keep]
 
 
+def ensemble_probabilities(
+    model: nn.Module,
+    members: list[dict],
+    x: torch.Tensor,
+    device: torch.device,
+    settings: dict,
+) -> np.ndarray:
+    """Probabilities averaged over the ensemble's weights (`members`, state_dicts), each
+    with the left-right mirror when `tta_flip` is set. `spectstage predict` applies the
+    same function to new patients."""
+    p = 0.0
+    for weights in members:
+        model.load_state_dict(weights)
+        p = p + predict(model, x, device, settings["batch_size"], settings["tta_flip"])
+    return p / len(members)
+
+
 def ensemble_predictions(
     fit: Fitting, state: TrainState, x: torch.Tensor, ids: pd.DataFrame, settings: dict, labels
 ) -> pd.DataFrame:
     """Probabilities averaged over the best epochs: with a small validation set the single
     best epoch is a noisy choice."""
-    p = np.zeros((len(x), len(labels)))
-    for member in state.top:
-        fit.model.load_state_dict(member["model"])
-        p += predict(fit.model, x, fit.device, settings["batch_size"], settings["tta_flip"])
-    p /= len(state.top)
+    members = [member["model"] for member in state.top]
+    p = ensemble_probabilities(fit.model, members, x, fit.device, settings)
     table = ids[ID_COLUMNS].reset_index(drop=True)
     for i, label in enumerate(labels):
         table[f"p_{label}"] = p[:, i]
     return table
 
 
+def model_extras(cfg, labels: list[str], folds_csv: Path, cohort_csv: Path, fold: int) -> dict:
+    """What model.pt carries for prediction beside the weights: the card of the settings
+    that shape the input (`spectstage.model_card`) and a fingerprint of each training
+    and inner-validation scan (to warn when a new patient is one of them)."""
+    from spectstage.cohort import read_table
+    from spectstage.folds import read_folds, scan_vectors
+
+    folds = read_folds(folds_csv)
+    seen = folds[(folds["fold"] == fold) & (folds["split"] != "test")]
+    volumes = read_table(cohort_csv).set_index("scan_id")["volume"]
+    return {
+        "card": card(cfg, labels, folds_csv, folds["fold"].nunique()),
+        "training_scans": {
+            "scan_ids": seen["scan_id"].tolist(),
+            "vectors": torch.from_numpy(scan_vectors(volumes[seen["scan_id"]])).half(),
+        },
+    }
+
+
 def write_outputs(
-    out_dir: Path, fit: Fitting, data: FoldData, state: TrainState, cfg: dict, fold: int
+    out_dir: Path,
+    fit: Fitting,
+    data: FoldData,
+    state: TrainState,
+    cfg: dict,
+    fold: int,
+    extras: dict | None = None,
 ) -> dict:
-    """model.pt (best epoch, the ensemble, metadata), history.csv, and the ensemble's
-    probabilities for the validation (calibration) and test (evaluation) scans."""
+    """model.pt (best epoch, the ensemble, metadata and `extras`), history.csv, and the
+    ensemble's probabilities for the validation (calibration) and test (evaluation) scans."""
+    extras = extras or {}
     settings = cfg["train"]
     best = state.history[state.best_epoch - 1]
     meta = {
@@ -239,6 +282,7 @@ def write_outputs(
         "crop": plain(settings["crop"]),
         "preprocessing_hash": preprocessing_hash(cfg),
         "config": plain(settings),
+        **extras.get("card", {}),
     }
     tables = {
         "val_predictions.csv": ensemble_predictions(
@@ -253,6 +297,8 @@ def write_outputs(
         "ensemble": [t["model"] for t in state.top],  # what the predictions average
         "meta": meta,
     }
+    if "training_scans" in extras:
+        model["training_scans"] = extras["training_scans"]
     torchfiles.save(model, out_dir / "model.pt")
     with atomic_path(out_dir / "history.csv") as tmp:
         pd.DataFrame(state.history).to_csv(tmp, index=False)

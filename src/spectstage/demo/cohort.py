@@ -9,6 +9,7 @@ gets the same random stream, whatever else is generated.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import zlib
 from concurrent.futures import ProcessPoolExecutor
@@ -49,6 +50,7 @@ class DemoPatient:
     patient: Patient
     layout: str
     seed: tuple[int, ...]
+    number: int  # the number in the patient ID (the fake PHI's name uses it too)
 
 
 def choose(item: DemoPatient, what: str, options: tuple):
@@ -65,16 +67,27 @@ def make_volume(item: DemoPatient) -> tuple[np.ndarray, np.ndarray, np.random.Ge
     return volume, affine, rng
 
 
-def plan(per_stage: list[int], stages: list[str], fmt: str, seed: int) -> list[DemoPatient]:
+def plan(
+    per_stage: list[int],
+    stages: list[str],
+    fmt: str,
+    seed: int,
+    id_prefix: str = "P",
+    id_offset: int = 0,
+) -> list[DemoPatient]:
+    """Patients numbered id_offset + 1 ... id_offset + n (a second cohort given an offset
+    or a prefix never reuses a first cohort's IDs); the patients themselves depend on the
+    seed only."""
     rng = np.random.default_rng(seed)
     total = sum(per_stage)
-    numbers = rng.permutation(total) + 1  # IDs do not reveal the stage
+    numbers = rng.permutation(total) + 1 + id_offset  # IDs do not reveal the stage
     items = []
     for si, (stage, count) in enumerate(zip(stages, per_stage, strict=True)):
         for i in range(count):
             pseed = (seed, si, i)
             prng = np.random.default_rng(pseed)
-            pid = f"P{numbers[len(items)]:04d}"
+            number = int(numbers[len(items)])
+            pid = f"{id_prefix}{number:04d}"
             patient = sample_patient(prng, pid, stage, si, len(stages))
             if fmt == "mixed":  # round-robin, so even a tiny cohort has every layout
                 layout = LAYOUTS[len(items) % len(LAYOUTS)]
@@ -82,7 +95,7 @@ def plan(per_stage: list[int], stages: list[str], fmt: str, seed: int) -> list[D
                 layout = LAYOUTS[1 + int(prng.integers(2))]
             else:
                 layout = fmt
-            items.append(DemoPatient(patient, layout, pseed))
+            items.append(DemoPatient(patient, layout, pseed, number))
     return items
 
 
@@ -92,7 +105,7 @@ def write_patient(item: DemoPatient, folder: Path, conv: SliceConventions) -> di
     volume, affine, rng = make_volume(item)
     folder.mkdir(parents=True)
     pose = p.pose
-    phi = writers.fake_phi(rng, int(p.patient_id[1:]))
+    phi = writers.fake_phi(rng, item.number)
     extra: dict = {}
     if item.layout == "png":
         centre_y = (p.pose.matrix() @ [*STRIATUM_CENTRE_MM, 1])[1] + rng.uniform(-6, 6)
@@ -149,6 +162,8 @@ def generate(
     seed: int = 0,
     conv: SliceConventions | None = None,
     workers: int | None = None,
+    id_prefix: str = "P",
+    id_offset: int = 0,
 ) -> Path:
     """Write the cohort into `out` (which must not exist yet); returns the manifest path."""
     import pandas as pd
@@ -162,7 +177,12 @@ def generate(
         raise FileExistsError(f"{out} exists; remove it or choose another --out")
     tmp = out.with_name(f".tmp-{out.name}")
     shutil.rmtree(tmp, ignore_errors=True)
-    items = plan(per_stage, stages, fmt, seed)
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", id_prefix) or id_offset < 0:
+        raise ValueError(
+            f"id prefix {id_prefix!r} / offset {id_offset}: the prefix must start with a letter "
+            "and hold only letters, digits, _ and -; the offset must not be negative"
+        )
+    items = plan(per_stage, stages, fmt, seed, id_prefix, id_offset)
     jobs = [(it, tmp / f"stage_{it.patient.stage}" / it.patient.patient_id, conv) for it in items]
     with ProcessPoolExecutor(max_workers=workers or os.cpu_count()) as pool:
         truth = list(pool.map(_write_one, jobs, chunksize=4))

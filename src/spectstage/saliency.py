@@ -1,0 +1,131 @@
+"""Saliency of a prediction: MONAI Grad-CAM, averaged over every fold's ensemble.
+
+For each fold, each of its top-k epochs and the left-right mirror (exactly the models and
+inputs the prediction averages), the Grad-CAM map of the predicted stage at the network's
+last convolution, upsampled to the crop; the maps are averaged and put back on the
+canonical grid (zero outside the crop), so that they overlay the canonical volume and the
+atlas. Written as NIfTI and as a PNG of coronal and axial slices with orientation letters.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from spectstage.atomic import atomic_path
+from spectstage.crop import Crop
+from spectstage.predict_models import Ensemble
+
+#: The last convolution of each network (Grad-CAM's usual layer).
+TARGET_LAYERS = {
+    "small": "features.2.0",
+    "seed": "features.6",
+    "resnet10": "layer4",
+    "densenet121": "features.denseblock4",
+}
+
+
+def member_maps(network: torch.nn.Module, model: str, x: torch.Tensor, classes) -> torch.Tensor:
+    """(n, X, Y, Z) Grad-CAM maps of `classes` for x and for its mirror (flipped back)."""
+    from monai.visualize import GradCAM
+
+    network.eval()
+    cam = GradCAM(nn_module=network, target_layers=TARGET_LAYERS[model])
+    with torch.enable_grad():
+        direct = cam(x, class_idx=classes)
+        mirrored = torch.flip(cam(torch.flip(x, dims=[2]), class_idx=classes), dims=[2])
+    return ((direct + mirrored) / 2)[:, 0].detach()
+
+
+def crop_saliency(ensemble: Ensemble, crops: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """(n, X, Y, Z) on the crop: the mean over folds and their ensemble members."""
+    x = torch.from_numpy(crops)
+    total, count = 0.0, 0
+    for fold in ensemble.folds:
+        for weights in fold.members:
+            fold.network.load_state_dict(weights)
+            for i in range(len(x)):  # Grad-CAM takes one class for the whole batch
+                maps = member_maps(fold.network, fold.meta["model"], x[i : i + 1], int(classes[i]))
+                if isinstance(total, float):
+                    total = torch.zeros((len(x), *maps.shape[1:]))
+                total[i] += maps[0]
+            count += 1
+    return (total / count).numpy()
+
+
+def to_canonical(crop_map: np.ndarray, crop: Crop) -> np.ndarray:
+    """A map on the crop's voxels spread back onto the canonical grid (zero outside)."""
+    full = np.zeros(crop.grid.shape, dtype=np.float32)
+    f = crop.factor
+    up = crop_map.repeat(f, 0).repeat(f, 1).repeat(f, 2)
+    full[crop.canonical_box()] = up  # the box holds whole input voxels
+    return full
+
+
+def write_saliency(saliency: np.ndarray, volume: np.ndarray, tmpl, title: str, stem: Path):
+    """stem.nii.gz (the map on the canonical grid) and stem.png (overlay on the scan)."""
+    import nibabel as nib
+
+    img = nib.Nifti1Image(saliency.astype(np.float32), tmpl.affine)
+    img.header.set_xyzt_units("mm")
+    with atomic_path(stem.with_name(stem.name + ".nii.gz")) as tmp:
+        nib.save(img, tmp)
+    _draw_overlay(saliency, volume, tmpl, title, stem.with_name(stem.name + ".png"))
+
+
+def _draw_overlay(saliency, volume, tmpl, title: str, path: Path) -> None:
+    import nibabel as nib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from nilearn import plotting
+    from scipy import ndimage
+
+    centre = tmpl.affine @ [*ndimage.center_of_mass(tmpl.striatum()), 1.0]
+    fig = Figure(figsize=(8, 3.2), facecolor="black")
+    FigureCanvasAgg(fig)
+    display = plotting.plot_img(
+        nib.Nifti1Image(volume.astype(np.float32), tmpl.affine),
+        display_mode="yz",
+        cut_coords=(float(centre[1]), float(centre[2])),
+        cmap="gray",
+        vmin=0.0,
+        vmax=max(float(np.percentile(volume[tmpl.striatum()], 99)), 2.0),
+        radiological=True,  # patient right on the image's left, as the QC montages
+        annotate=True,  # orientation letters (L/R, A/P, S/I) and slice coordinates
+        draw_cross=False,
+        colorbar=False,
+        black_bg=True,
+        title=title,
+        figure=fig,
+    )
+    peak = float(saliency.max()) or 1.0
+    masked = np.where(saliency >= 0.2 * peak, saliency, 0).astype(np.float32)
+    display.add_overlay(
+        nib.Nifti1Image(masked, tmpl.affine),
+        cmap="hot",
+        vmin=0.2 * peak,
+        vmax=peak,
+        transparency=0.6,
+    )
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100, facecolor="black")
+
+
+def measures(saliency: np.ndarray, tmpl) -> dict:
+    """Where the map's mass lies: inside the six striatal regions, and left vs right."""
+    from spectstage.atlas import STRIATAL_REGIONS
+
+    total = float(saliency.sum()) or 1.0
+    sides = {"left": 0.0, "right": 0.0}
+    for name in STRIATAL_REGIONS:
+        mass = float(saliency[tmpl.mask(name)].sum())
+        sides["left" if name.endswith("_left") else "right"] += mass
+    striatal = sides["left"] + sides["right"]
+    return {
+        "striatal_mass_fraction": striatal / total,
+        "left_striatal_mass": sides["left"] / total,
+        "right_striatal_mass": sides["right"] / total,
+        "more_salient_side": "left" if sides["left"] > sides["right"] else "right",
+    }
