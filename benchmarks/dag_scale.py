@@ -99,7 +99,7 @@ def main() -> None:
         r["time_ratio"] = r["dry_run_seconds"] / base["dry_run_seconds"]
     table = pd.DataFrame(results).set_index("patients").drop(columns="jobs_per_rule")
     report(
-        f"snakemake -n with the SLURM profile, median of {args.runs} (reference: {sizes[0]} patients)",
+        f"snakemake -n, SLURM profile, median of {args.runs} (reference: {sizes[0]} patients)",
         table,
         args.out,
         extra={"jobs_per_rule": {str(r["patients"]): r["jobs_per_rule"] for r in results}},

@@ -4,8 +4,8 @@ Usage (after `make demo`): python benchmarks/ingest.py [--raw data/demo] [--per-
 One process, one core: patients/s of read + align + resample + normalise + QC + write,
 and of read alone; dcm2niix (the PyPI `dcm2niix` package, a project dependency) converts
 the same DICOM folders (conversion only, no alignment), one process per patient as it is
-normally run; `read_time_over_dcm2niix` is the ratio of the two times (goal <= 1.5). Prints a table and writes
-benchmarks/results/ingest.json. Never asserts.
+normally run; `read_time_over_dcm2niix` is the ratio of the two times (goal <= 1.5).
+Prints a table and writes benchmarks/results/ingest.json. Never asserts.
 """
 
 from __future__ import annotations

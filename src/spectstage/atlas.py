@@ -18,8 +18,9 @@ the FSL licence): `spectstage.template` builds these at first use into a cache.
   occipital on the template moves least when the template's white-matter and scalp uptake or
   its resolution change (benchmarks/README.md), so the calibration depends least on them.
 - Non-striatal brain (the former fallback): nilearn's MNI152 2009 grey + white matter
-  probability >= BRAIN_MIN_PROBABILITY, farther than REFERENCE_MARGIN_MM from the striatum.
-  Mostly white and deep grey matter: its ratio to the occipital depends on their uptake.
+  probability >= BRAIN_MIN_PROBABILITY, farther than REFERENCE_MARGIN_MM from the striatum,
+  outside the occipital and (since the cortex was added) the cortex regions: white and deep
+  grey matter, whose ratio to the occipital depends on their uptake.
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ STRIATAL_REGIONS = (
 LABELS = {i + 1: name for i, name in enumerate((*STRIATAL_REGIONS, "occipital"))}
 LABELS[len(LABELS) + 1] = "nonstriatal_brain"
 LABELS[len(LABELS) + 1] = "cortex"
+# The cortex lies inside the non-striatal brain: it keeps its voxels, so the non-striatal
+# brain is the rest (white and deep grey matter).
+LABELS_PRECEDENCE = (*STRIATAL_REGIONS, "occipital", "cortex", "nonstriatal_brain")
 
 STRIATUM_MIN_PROBABILITY = 0.5
 OCCIPITAL_MIN_PROBABILITY = 0.25
@@ -199,7 +203,9 @@ def build_regions(grid: Grid, tissue: dict[str, np.ndarray]) -> tuple[np.ndarray
     cortex = _ho_sum(cortical_areas(), grid) >= OCCIPITAL_MIN_PROBABILITY
     regions["cortex"] = cortex & (far > CORTEX_MARGIN_MM) & ~regions["occipital"]
     atlas = np.zeros(grid.shape, dtype=np.int16)
-    for label, name in LABELS.items():
-        atlas[regions[name] & (atlas == 0)] = label
+    # One label per voxel: where regions overlap the earlier in LABELS_PRECEDENCE keeps it.
+    label_of = {name: label for label, name in LABELS.items()}
+    for name in LABELS_PRECEDENCE:
+        atlas[regions[name] & (atlas == 0)] = label_of[name]
     probability = np.clip(sum(maps[n] for n in HO_STRIATUM.values()), 0.0, 1.0)
     return atlas, probability.astype(np.float32)
