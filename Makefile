@@ -11,7 +11,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 TEST_WORKERS ?= 2
 PYTEST_PARALLEL = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup)
 
-.PHONY: demo test test-fast venv lint clean-results
+.PHONY: demo test test-fast venv lint clean-results bench
 
 venv: $(VENV)/.installed
 
@@ -42,6 +42,21 @@ test: $(VENV)/.installed
 # Everything but the shared workflow run and SLURM: the unit tests, in under 2 minutes.
 test-fast: $(VENV)/.installed
 	pytest $(PYTEST_PARALLEL) -m "not workflow and not slurm"
+
+# Every benchmark (benchmarks/README.md): each prints a table and writes benchmarks/results/*.json.
+# After `make demo` (run first; nothing to do when up to date), on a small fresh-seed cohort.
+BENCH_DIR ?= data/bench
+$(BENCH_DIR)/manifest.csv: | $(VENV)/.installed
+	spectstage demo-data --out $(BENCH_DIR) --per-stage 4,4,4,4 --seed 3
+
+bench: demo $(BENCH_DIR)/manifest.csv
+	python benchmarks/noop_rerun.py
+	python benchmarks/dag_scale.py --patients 1000 10000
+	python benchmarks/format_invariance.py
+	python benchmarks/alignment.py --raw $(BENCH_DIR)
+	python benchmarks/ingest.py --raw $(BENCH_DIR) --per-layout 3
+	python benchmarks/training.py --epochs 2
+	if [ -f benchmarks/predict.py ]; then python benchmarks/predict.py; fi
 
 lint: $(VENV)/.installed
 	ruff check .

@@ -152,7 +152,6 @@ def main() -> None:
     print(correlations.round(3).to_string())
     print("QC registration flag rate per stage")
     print(flags.round(3).to_string())
-    report("per layout", summary, args.out, shown=3, stored=4)
     extra = {
         "label": args.label,
         "registration_seconds_per_scan": seconds,
@@ -160,9 +159,8 @@ def main() -> None:
         "slope_spread": summary.attrs["slope_spread"],
         "sbr_r": correlations.round(4).to_dict(),
         "flag_rate_per_stage": flags.flag_registration_rate.round(4).to_dict(),
-        "per_layout": json.loads(args.out.read_text()),
     }
-    args.out.write_text(json.dumps(extra, indent=1) + "\n")
+    report("per layout", summary, args.out, shown=3, stored=4, extra=extra)
 
 
 if __name__ == "__main__":

