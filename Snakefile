@@ -26,6 +26,7 @@ include: "rules/folds.smk"
 include: "rules/augment.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
+include: "rules/dvc.smk"
 
 
 rule all:
