@@ -7,7 +7,7 @@ CORES ?= all
 DEMO_DIR ?= data/demo
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: demo test test-fast venv lint clean-results
+.PHONY: demo test test-fast venv lint clean-results sync
 
 venv: $(VENV)/.installed
 
@@ -47,3 +47,11 @@ lint: $(VENV)/.installed
 
 clean-results:
 	rm -rf results .snakemake
+
+# After `dvc pull`, `dvc checkout` or `dvc exp apply`: Snakemake's records and file times
+# from the restored files (DVC writes them in no order), so that `snakemake -n` has nothing
+# to do and still sees later changes. The config file is params.yaml's `config`.
+DVC_CONFIG = $(shell sed -n 's/^config: *\([^ #]*\).*/\1/p' params.yaml)
+sync:
+	snakemake --touch --forceall --cores 1 --configfile $(DVC_CONFIG) > /dev/null
+	@echo "Snakemake's records match the files DVC restored (config: $(DVC_CONFIG))"
