@@ -120,7 +120,7 @@ def test_pull_into_a_second_clone_needs_no_work_and_a_forced_run_gives_the_same_
     tiny = repo / "config" / "tiny.yaml"
     tiny.write_text(yaml.safe_dump({**TINY, "train": {**TINY["train"], "epochs": 2}}))
     planned = run(dry, repo).stdout
-    assert re.search(r"\b2 train_fold\b", planned) and "ingest_batch" not in planned, planned
+    assert re.search(r"train_fold +2\b", planned) and "ingest_batch" not in planned, planned
     git(repo, "checkout", "config/tiny.yaml")
     # CPU determinism: every stage again from scratch, the same metrics to the byte
     assert stages_run(dvc(repo, "repro", "--force")) == STAGES
@@ -210,6 +210,16 @@ def test_dvc_params_are_the_keys_the_rules_read():
             assert f"results/dvc/{command}.json" in stages[stage]["deps"], (stage, command)
     every = set().union(*STAGE_COMMANDS.values())
     assert every == set(config.COMMAND_KEYS), "a command no DVC stage runs"
+
+
+def test_learning_curves_plot_every_fold_of_the_default_config():
+    plots = yaml.safe_load((REPO / "dvc.yaml").read_text())["plots"]
+    k = config.validate({})["folds"]["k"]
+    expected = [f"results/models/fold_{fold}/history.csv" for fold in range(k)]
+    curves = [next(iter(p.values())) for p in plots if isinstance(p, dict)]
+    for curve in curves:
+        if curve.get("x") == "epoch":
+            assert list(curve["y"]) == expected
 
 
 def keys_read(commands: tuple[str, ...]) -> list[str]:
