@@ -37,7 +37,7 @@ DEMO = {"format": "nifti", "per_stage": "4,4", "seed": 3}
 TINY = {
     "raw_dir": "data/demo",
     "stages": [1, 2],
-    "ingest": {"batches": 2},
+    "ingest": {"batches": 4},  # 8 scans in 3 jobs of 2-3
     "folds": {"k": 2, "val_folds": 2},
     "augment": {"copies": 1},
     "train": {"epochs": 1, "batch_size": 8},
@@ -164,7 +164,7 @@ def test_triggers_are_what_snakemake_passed(first):
         trigger = json.loads((repo / "results" / "dvc" / f"{command}.json").read_text())
         name = base64.b64encode(output.encode()).decode()
         record = json.loads((repo / ".snakemake" / "metadata" / name).read_text())
-        passed = [ast.literal_eval(p) for p in json.loads(record["params"])]
+        passed = [ast.literal_eval(p) for p in record["params"]]  # reprs of the values
         assert trigger["code"] in passed
         assert trigger["settings"] in [json.loads(p) for p in passed if p.startswith("{")]
 
