@@ -103,12 +103,17 @@ def test_fresh_clone_reproduces_every_stage_and_commits_no_data(first):
     assert not data_files(first["repo"], tracked)
 
 
-@uses_run
-def test_pull_into_a_second_clone_needs_no_work_and_a_forced_run_gives_the_same_metrics(
-    first,
-):
+@pytest.fixture(scope="module")
+def second(first) -> Path:
+    """A second fresh clone of the first, after `dvc pull`."""
     repo = clone(first["repo"], first["root"] / "second", first["remote"])
     dvc(repo, "pull")
+    return repo
+
+
+@uses_run
+def test_pull_into_a_second_clone_leaves_no_work_for_dvc_or_snakemake(first, second):
+    repo = second
     assert (repo / "results" / "models" / "fold_1" / "model.pt").is_file()
     assert (repo / "data" / "demo" / "truth.csv").is_file()
     assert "up to date" in dvc(repo, "status")
@@ -122,7 +127,12 @@ def test_pull_into_a_second_clone_needs_no_work_and_a_forced_run_gives_the_same_
     planned = run(dry, repo).stdout
     assert re.search(r"train_fold +2\b", planned) and "ingest_batch" not in planned, planned
     git(repo, "checkout", "config/tiny.yaml")
-    # CPU determinism: every stage again from scratch, the same metrics to the byte
+
+
+@uses_run
+def test_a_forced_repro_after_pull_gives_the_same_metrics_to_the_byte(first, second):
+    """CPU determinism: every stage again from scratch (about a third of this module's time)."""
+    repo = second
     assert stages_run(dvc(repo, "repro", "--force")) == STAGES
     assert (repo / "results" / "metrics.json").read_bytes() == first["metrics"]
 
