@@ -68,6 +68,9 @@ def clone(source: Path, dest: Path, remote: Path) -> Path:
     commit = git(source, "rev-parse", "HEAD").strip()
     run(["git", "clone", "--quiet", "--no-checkout", str(source), str(dest)], dest.parent)
     git(dest, "checkout", "--quiet", commit)
+    # CI may have no global git identity; `dvc exp run` commits with the repository's
+    git(dest, "config", "user.name", GIT_ID["GIT_AUTHOR_NAME"])
+    git(dest, "config", "user.email", GIT_ID["GIT_AUTHOR_EMAIL"])
     dvc(dest, "remote", "modify", "--local", "demo", "url", str(remote))
     return dest
 
