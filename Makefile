@@ -11,7 +11,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 TEST_WORKERS ?= 2
 PYTEST_PARALLEL = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup)
 
-.PHONY: demo test test-fast venv lint clean-results bench
+.PHONY: demo test test-fast venv lint clean-results bench sync
 
 venv: $(VENV)/.installed
 
@@ -66,3 +66,11 @@ lint: $(VENV)/.installed
 
 clean-results:
 	rm -rf results .snakemake
+
+# After `dvc pull`, `dvc checkout` or `dvc exp apply`: Snakemake's records and file times
+# from the restored files (DVC writes them in no order), so that `snakemake -n` has nothing
+# to do and still sees later changes. The config file is params.yaml's `config`.
+DVC_CONFIG = $(shell sed -n 's/^config: *\([^ #]*\).*/\1/p' params.yaml)
+sync:
+	snakemake --touch --forceall --cores 1 --configfile $(DVC_CONFIG) > /dev/null
+	@echo "Snakemake's records match the files DVC restored (config: $(DVC_CONFIG))"

@@ -29,6 +29,7 @@ include: "rules/folds.smk"
 include: "rules/augment.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
+include: "rules/dvc.smk"
 
 
 PREDICTING = bool(config["predict_dir"] or config["predict_manifest"])
