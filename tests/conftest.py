@@ -116,8 +116,6 @@ def pytest_collection_modifyitems(items):
         if "workflow_run" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.workflow)
             item.add_marker(pytest.mark.xdist_group("workflow_run"))
-        elif item.get_closest_marker("slurm"):  # one local SLURM: its tests one at a time
-            item.add_marker(pytest.mark.xdist_group("workflow_run"))
 
 
 @pytest.fixture(scope="session")

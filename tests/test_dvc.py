@@ -26,6 +26,8 @@ from test_slurm import slurm  # noqa: F401 (the local-SLURM fixture)
 
 # The tests that use the module's run; the others are quick (make test-fast runs them)
 uses_run = pytest.mark.workflow
+# On one pytest-xdist worker, so that the module's run is made once
+pytestmark = pytest.mark.xdist_group("dvc")
 GIT_ID = {
     "GIT_AUTHOR_NAME": "test",
     "GIT_AUTHOR_EMAIL": "test@example.org",
