@@ -86,12 +86,23 @@ def tiny_config(cohort: Path, folder: Path, **extra) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def workflow_run(tiny_cohort, tmp_path_factory) -> Path:
+def workflow_run(tiny_cohort, tmp_path_factory, worker_id) -> Path:
     """The tiny cohort through the whole workflow, once; tests only read the results.
 
     The data sit inside the working folder under a relative raw_dir, as a user would
     have them, so a copy of the folder is a faithful second checkout.
     """
+    if worker_id != "master":  # a second worker here means the xdist group is not honoured
+        owner = tmp_path_factory.getbasetemp().parent / "workflow_run.owner"
+        try:
+            with owner.open("x") as f:
+                f.write(worker_id)
+        except FileExistsError:
+            made_by = owner.read_text()
+            pytest.fail(
+                f"the shared workflow run was already made by {made_by}: its tests must"
+                " form one xdist group (check the pytest and pytest-xdist versions)"
+            )
     workdir = tmp_path_factory.mktemp("workflow")
     shutil.copytree(tiny_cohort, workdir / "raw")
     snakemake(workdir, "--cores", "2", *tiny_config(Path("raw"), workdir))
