@@ -109,6 +109,27 @@ def workflow_run(tiny_cohort, tmp_path_factory, worker_id) -> Path:
     return workdir
 
 
+@pytest.fixture(scope="session")
+def slurm(tmp_path_factory):
+    """A local single-node SLURM (scripts/start-local-slurm.sh), started once at a time:
+    both test workers may ask for it. Skipped with the reason where it cannot start (not
+    root); in CI it must run."""
+    from filelock import FileLock
+
+    reason = None
+    if os.geteuid() != 0:
+        reason = "not root: cannot install and start a local SLURM"
+    else:
+        with FileLock(tmp_path_factory.getbasetemp().parent / "slurm-start.lock"):
+            proc = run(["bash", str(REPO / "scripts" / "start-local-slurm.sh")], REPO, check=False)
+        if proc.returncode != 0:
+            reason = f"local SLURM did not start: {proc.stderr[-2000:]}"
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the SLURM tests: {reason}")
+        pytest.skip(reason)
+
+
 @pytest.fixture
 def scratch_cohort(tiny_cohort, tmp_path) -> Path:
     """A private copy of the tiny cohort that a test may modify."""
@@ -122,11 +143,14 @@ def pytest_collection_modifyitems(items):
     """Every test that needs the shared workflow run carries the `workflow` marker, whether
     it asks for `workflow_run` directly or through another fixture, so that
     `-m "not workflow"` (make test-fast) never starts it; and all of them form one
-    pytest-xdist group, so that with `--dist loadgroup` one worker makes the run once."""
+    pytest-xdist group, so that with `--dist loadgroup` one worker makes the run once.
+    (xdist joins the names of several groups into one: mark no test with another.)"""
     for item in items:
         if "workflow_run" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.workflow)
             item.add_marker(pytest.mark.xdist_group("workflow_run"))
+        else:  # a module's tests on one worker: its module-scoped fixtures are made once
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
 
 
 @pytest.fixture(scope="session")

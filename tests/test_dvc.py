@@ -22,12 +22,9 @@ import yaml
 from conftest import BIN, REPO, run
 from spectstage import config
 from test_committed_files import data_files
-from test_slurm import slurm  # noqa: F401 (the local-SLURM fixture)
 
 # The tests that use the module's run; the others are quick (make test-fast runs them)
 uses_run = pytest.mark.workflow
-# On one pytest-xdist worker, so that the module's run is made once
-pytestmark = pytest.mark.xdist_group("dvc")
 GIT_ID = {
     "GIT_AUTHOR_NAME": "test",
     "GIT_AUTHOR_EMAIL": "test@example.org",
@@ -61,6 +58,7 @@ def git(repo: Path, *args: str) -> str:
 
 
 def dvc(repo: Path, *args: str, env: dict | None = None) -> str:
+    env = {"DVC_NO_ANALYTICS": "1", **(env or {})}  # also where a test's config has none
     out = run([str(BIN / "dvc"), *args], repo, env=env)
     return out.stdout + out.stderr
 
@@ -203,7 +201,7 @@ def test_leftover_temporary_files_are_never_hashed(first):
 
 @uses_run
 @pytest.mark.slurm
-def test_dvc_repro_runs_its_snakemake_stages_on_slurm(slurm, first, tmp_path):  # noqa: F811
+def test_dvc_repro_runs_its_snakemake_stages_on_slurm(slurm, first, tmp_path):
     repo = tmp_path / "repo"
     shutil.copytree(first["repo"], repo, symlinks=True)
     folds = (repo / "results" / "folds.csv").read_bytes()

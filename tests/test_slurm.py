@@ -25,21 +25,6 @@ PROFILE = ["--profile", str(REPO / "profiles" / "slurm")]
 
 
 @pytest.fixture(scope="module")
-def slurm():
-    reason = None
-    if os.geteuid() != 0:
-        reason = "not root: cannot install and start a local SLURM"
-    else:
-        proc = run(["bash", str(REPO / "scripts" / "start-local-slurm.sh")], REPO, check=False)
-        if proc.returncode != 0:
-            reason = f"local SLURM did not start: {proc.stderr[-2000:]}"
-    if reason:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the SLURM tests: {reason}")
-        pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
 def slurm_run(slurm, workflow_run, tmp_path_factory):
     """The shared local run, with one ingest batch and everything after it run again
     through the SLURM profile: every kind of job goes through SLURM, and the numbers of
