@@ -137,12 +137,13 @@ def test_killed_commands_leave_nothing_partial_and_recover_to_the_same_bytes(
         shutil.copy2(shared / "models" / "fold_1" / name, work / "results" / "models" / "fold_1")
     evaluated = ["metrics.json", "oof_predictions.csv", "sbr_baseline_predictions.csv"]
     log += kill_and_recover(
-        command_worker, work, shared, argv("evaluate", cfg), [after(1)], evaluated,
+        command_worker, work, shared, argv("evaluate", cfg), [after(1), before(3)], evaluated,
         skip=("provenance.json",),  # run-specific by design: dates, versions
     )  # fmt: skip
 
     print(f"\n{len(log)} kill points, every recovery matched the uninterrupted run's bytes:")
     print("\n".join(f"  {line}" for line in log))
-    assert len(log) >= 10
+    # 11 planned: the two moments in time may come after a quick command has finished
+    assert len(log) >= 10, f"{11 - len(log)} kill point(s) never reached"
     commands = {"check", "ingest", "folds", "augment", "train", "evaluate"}
     assert {line.split()[0] for line in log} == commands
