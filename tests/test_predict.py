@@ -282,3 +282,18 @@ def test_workflow_target_plans_predict_alone(workflow_run, unseen, tmp_path):
     assert sorted(jobs) == ["all", "predict"] or jobs == ["predict"], out
     command = re.search(r"spectstage predict .*", out).group(0)
     assert "results/predict/predictions.csv" in command and '"predict_dir": "to_stage"' in command
+
+
+def test_models_trained_on_pseudonyms_pseudonymise_new_patients_by_default():
+    from spectstage.predict_models import Ensemble, preparation
+
+    card = {
+        "labels": ["1", "2"],
+        "slices": {},
+        "ingest": {"batches": 4},
+        "crop": {},
+        "pseudonymise": True,
+    }
+    assert preparation(Ensemble(card, [], [], np.zeros((0, 1))), None)["pseudonymise"] is True
+    older = {k: v for k, v in card.items() if k != "pseudonymise"}  # cards before the key
+    assert preparation(Ensemble(older, [], [], np.zeros((0, 1))), None)["pseudonymise"] is False

@@ -76,6 +76,8 @@ def card(cfg, labels: list[str], folds_csv: Path, n_folds: int) -> dict:
         **input_settings(cfg),
         "n_folds": int(n_folds),
         "folds_sha256": file_sha256(folds_csv),
+        # Trained on pseudonymised IDs: new patients are pseudonymised too, unless told.
+        "pseudonymise": bool(cfg["pseudonymise"]),
     }
 
 

@@ -103,7 +103,7 @@ def preparation(ensemble: Ensemble, user_cfg: Mapping | None) -> dict:
         "slices": card["slices"],
         "ingest": {**card["ingest"], "batches": 1},
         "train": {"crop": card["crop"]},
-        "pseudonymise": False,
+        "pseudonymise": bool(card.get("pseudonymise", False)),
         "exclude": [],
     }
     if user_cfg is not None:
