@@ -224,7 +224,8 @@ def test_dvc_params_are_the_keys_the_rules_read():
         for command in commands:  # and the stage depends on each command's triggers
             assert f"results/dvc/{command}.json" in stages[stage]["deps"], (stage, command)
     every = set().union(*STAGE_COMMANDS.values())
-    assert every == set(config.COMMAND_KEYS), "a command no DVC stage runs"
+    # predict stages new patients with the models: not part of reproducing the results
+    assert every == set(config.COMMAND_KEYS) - {"predict"}, "a command no DVC stage runs"
 
 
 def test_learning_curves_plot_every_fold_of_the_default_config():

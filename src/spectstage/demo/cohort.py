@@ -50,7 +50,9 @@ class DemoPatient:
     patient: Patient
     layout: str
     seed: tuple[int, ...]
-    number: int  # the number in the patient ID (the fake PHI's name uses it too)
+    # the number in the patient ID (the fake PHI's name uses it too); 0 for a patient made
+    # outside a cohort plan (tests, benchmarks)
+    number: int = 0
 
 
 def choose(item: DemoPatient, what: str, options: tuple):
