@@ -12,6 +12,7 @@ import zlib
 from pathlib import Path
 
 from spectstage.errors import InputError
+from spectstage.io.dicom_header import positive_int
 
 # A SPECT reconstruction is at most 256 x 256 x 256 (16.8 M voxels); twice that is allowed.
 MAX_VOXELS = 2**25
@@ -24,24 +25,11 @@ JPEG_2000_START = b"\xff\x4f\xff\x51"  # SOC then SIZ (ISO/IEC 15444-1 A.5.1)
 JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  "
 
 
-def _int(h, key: str, path: Path, default: int | None = None) -> int:
-    value = h.get(key)
-    if value in (None, "") and default is not None:
-        return default
-    try:
-        number = int(value)
-    except (TypeError, ValueError) as err:
-        raise InputError(f"{path}: {key} missing or not an integer ({value!r})") from err
-    if number <= 0:
-        raise InputError(f"{path}: {key} must be positive, got {number}")
-    return number
-
-
 def check_declared_size(h, path: Path, files: int = 1) -> int:
     """Rows x Columns x frames (x files of a series) within the limits; returns the voxels."""
-    rows, columns = _int(h, "Rows", path), _int(h, "Columns", path)
-    frames = _int(h, "NumberOfFrames", path, default=1)
-    samples = _int(h, "SamplesPerPixel", path, default=1)
+    rows, columns = positive_int(h, "Rows", path, None), positive_int(h, "Columns", path, None)
+    frames = positive_int(h, "NumberOfFrames", path, 1)
+    samples = positive_int(h, "SamplesPerPixel", path, 1)
     voxels = rows * columns * frames * samples * files
     if rows * columns * samples > MAX_FRAME_PIXELS or voxels > MAX_VOXELS:
         raise InputError(
@@ -118,7 +106,7 @@ def check_compressed_frames(ds, path: Path) -> None:
     if not ds.file_meta.TransferSyntaxUID.is_compressed or "PixelData" not in ds:
         return
     rows, columns = int(ds.Rows), int(ds.Columns)
-    frames = _int(ds, "NumberOfFrames", path, default=1)
+    frames = positive_int(ds, "NumberOfFrames", path, 1)
     try:
         for index, frame in enumerate(generate_frames(ds.PixelData, number_of_frames=frames)):
             declared = codestream_size(frame)
