@@ -78,7 +78,11 @@ def write_montage(volume: np.ndarray, tmpl: Template, scan_id: str, path: Path) 
         gc.unfreeze()
 
 
-def _draw_montage(volume: np.ndarray, tmpl: Template, scan_id: str, path: Path) -> None:
+def striatal_view(volume: np.ndarray, tmpl: Template, title: str, cmap: str, inches):
+    """(figure, nilearn display): the canonical volume's coronal and axial slice through
+    the striata, radiological (patient right on the image's left), with orientation letters
+    and slice coordinates; the scale tops at the striata's 99th percentile. The QC montage
+    and the saliency overlay draw on it. No pyplot: no global state."""
     import nibabel as nib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -86,24 +90,30 @@ def _draw_montage(volume: np.ndarray, tmpl: Template, scan_id: str, path: Path) 
 
     striatum = tmpl.striatum()
     centre = tmpl.affine @ [*ndimage.center_of_mass(striatum), 1.0]
-    vmax = max(float(np.percentile(volume[striatum], 99)), 2.0)
-    fig = Figure(figsize=FIGURE_INCHES, facecolor="black")  # no pyplot: no global state
+    fig = Figure(figsize=inches, facecolor="black")
     FigureCanvasAgg(fig)
     display = plotting.plot_img(
         nib.Nifti1Image(volume.astype(np.float32), tmpl.affine),
         display_mode="yz",
         cut_coords=(float(centre[1]), float(centre[2])),
-        cmap="hot",
+        cmap=cmap,
         vmin=0.0,
-        vmax=vmax,
-        radiological=True,  # patient right on the image's left
-        annotate=True,  # orientation letters and slice coordinates
+        vmax=max(float(np.percentile(volume[striatum], 99)), 2.0),
+        radiological=True,
+        annotate=True,
         draw_cross=False,
         colorbar=False,
         black_bg=True,
-        title=scan_id,
+        title=title,
         figure=fig,
     )
+    return fig, display
+
+
+def _draw_montage(volume: np.ndarray, tmpl: Template, scan_id: str, path: Path) -> None:
+    import nibabel as nib
+
+    fig, display = striatal_view(volume, tmpl, scan_id, "hot", FIGURE_INCHES)
     outlines = np.zeros(tmpl.atlas.shape, dtype=np.int16)
     for label, name in tmpl.labels.items():
         if name in STRIATAL_REGIONS:

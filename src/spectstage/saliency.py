@@ -77,29 +77,10 @@ def write_saliency(saliency: np.ndarray, volume: np.ndarray, tmpl, title: str, s
 
 def _draw_overlay(saliency, volume, tmpl, title: str, path: Path) -> None:
     import nibabel as nib
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from nilearn import plotting
-    from scipy import ndimage
 
-    centre = tmpl.affine @ [*ndimage.center_of_mass(tmpl.striatum()), 1.0]
-    fig = Figure(figsize=(8, 3.2), facecolor="black")
-    FigureCanvasAgg(fig)
-    display = plotting.plot_img(
-        nib.Nifti1Image(volume.astype(np.float32), tmpl.affine),
-        display_mode="yz",
-        cut_coords=(float(centre[1]), float(centre[2])),
-        cmap="gray",
-        vmin=0.0,
-        vmax=max(float(np.percentile(volume[tmpl.striatum()], 99)), 2.0),
-        radiological=True,  # patient right on the image's left, as the QC montages
-        annotate=True,  # orientation letters (L/R, A/P, S/I) and slice coordinates
-        draw_cross=False,
-        colorbar=False,
-        black_bg=True,
-        title=title,
-        figure=fig,
-    )
+    from spectstage.qc import striatal_view
+
+    fig, display = striatal_view(volume, tmpl, title, "gray", (8, 3.2))  # as the QC montage
     peak = float(saliency.max()) or 1.0
     masked = np.where(saliency >= 0.2 * peak, saliency, 0).astype(np.float32)
     display.add_overlay(
