@@ -11,6 +11,9 @@ rule train_fold:
         volumes=VOLUMES,
     output:
         model="results/models/fold_{fold}/model.pt",
+        # the fold's training scans' fingerprints for predict's duplicate check, kept out
+        # of model.pt so that a model can be shared without them
+        training_scans="results/models/fold_{fold}/training_scans.pt",
         history="results/models/fold_{fold}/history.csv",
         validation="results/models/fold_{fold}/val_predictions.csv",
         predictions="results/models/fold_{fold}/test_predictions.csv",

@@ -17,6 +17,7 @@ SAME_BYTES = [
     "folds/fold_0/train_shard.pt",
     "folds/fold_0/samples.csv",
     "models/fold_0/model.pt",
+    "models/fold_0/training_scans.pt",
     "models/fold_0/history.csv",
     "models/fold_0/val_predictions.csv",
     "models/fold_0/test_predictions.csv",

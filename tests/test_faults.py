@@ -116,7 +116,8 @@ def test_killed_commands_leave_nothing_partial_and_recover_to_the_same_bytes(
     (work / "results" / "volumes").symlink_to(shared / "volumes")
     (work / "raw").symlink_to(workflow_run / "raw")
     shard = ["folds/fold_0/train_shard.pt", "folds/fold_0/samples.csv"]
-    trained = ["model.pt", "history.csv", "val_predictions.csv", "test_predictions.csv"]
+    trained = ["model.pt", "training_scans.pt", "history.csv", "val_predictions.csv"]
+    trained += ["test_predictions.csv"]
     plan = [
         ("folds", {}, [before(1), {"after_share": 0.3}], ["folds.csv"]),
         ("augment", {"fold": 0}, [before(1), {"after_share": 0.3}], shard),

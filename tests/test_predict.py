@@ -297,3 +297,55 @@ def test_models_trained_on_pseudonyms_pseudonymise_new_patients_by_default():
     assert preparation(Ensemble(card, [], [], np.zeros((0, 1))), None)["pseudonymise"] is True
     older = {k: v for k, v in card.items() if k != "pseudonymise"}  # cards before the key
     assert preparation(Ensemble(older, [], [], np.zeros((0, 1))), None)["pseudonymise"] is False
+
+
+def test_a_models_folder_shared_without_training_scans_predicts_but_checks_no_duplicates(
+    unseen, models, tmp_path, capsys
+):
+    """model.pt holds no image of a training patient; their fingerprints sit beside it in
+    training_scans.pt, and without that file predict still stages the patients."""
+    from spectstage import torchfiles
+
+    for fold_dir in models.glob("fold_*"):
+        model = torchfiles.load(fold_dir / "model.pt")
+        assert set(model) == {"state_dict", "ensemble", "meta"}
+        seen = torchfiles.load(fold_dir / "training_scans.pt")
+        assert len(seen["scan_ids"]) == len(seen["vectors"]) > 0
+    shared = tmp_path / "shared"
+    shutil.copytree(models, shared, ignore=shutil.ignore_patterns("training_scans.pt"))
+    nifti = next(unseen.glob("stage_*/N*/*.nii.gz"))
+    proc = predict([nifti, "--models", shared, "--out", "p.csv", "--no-qc"], tmp_path, capsys)
+    table = pd.read_csv(tmp_path / "p.csv", keep_default_na=False)
+    assert (table["duplicate_of_training_scan"] == "not checked").all()
+    assert "DUPLICATE" not in proc.stdout
+
+
+def test_pseudonymised_predict_never_prints_a_new_patients_original_id(
+    unseen, models, tmp_path, capsys, monkeypatch
+):
+    """Models trained on pseudonyms: a new patient's unreadable file is refused with its
+    pseudonym in the message, never the folder name that is its original ID."""
+    from spectstage.deid import KEY_VARIABLE, pseudonym
+
+    monkeypatch.setenv(KEY_VARIABLE, "a-test-key-that-is-long-enough")
+    pseudonymous = tmp_path / "pseudonymous"
+    shutil.copytree(models, pseudonymous)
+    for path in pseudonymous.glob("fold_*/model.pt"):  # every fold's card must agree
+        _altered_in_place(path, pseudonymise=True)
+    dicoms = [p for p in unseen.glob("stage_*/N*/*") if p.is_file() and not p.suffix]
+    source = max(dicoms, key=lambda p: p.stat().st_size)
+    broken = tmp_path / "site" / "MRN5551234" / source.name
+    broken.parent.mkdir(parents=True)
+    broken.write_bytes(source.read_bytes()[: source.stat().st_size // 2])
+    proc = predict([broken.parent, "--models", pseudonymous], tmp_path, capsys, False)
+    assert proc.returncode == 2 and "truncated" in proc.stderr, proc.stderr
+    assert "MRN5551234" not in proc.stdout + proc.stderr
+    assert pseudonym("MRN5551234") in proc.stderr
+
+
+def _altered_in_place(path: Path, **changes) -> None:
+    from spectstage import torchfiles
+
+    model = torchfiles.load(path)
+    model["meta"].update(changes)
+    torchfiles.save(model, path)

@@ -23,34 +23,38 @@ log = logging.getLogger("spectstage")
 
 @dataclass
 class Output:
-    """What a command prints goes through `redact`: the identity until the config turns
-    pseudonymisation on, then a Redactor over the cohort's original IDs."""
+    """What a command prints goes through `redact`: the identity until pseudonymisation
+    is on, then a Redactor over the original IDs (also installed on every log handler)."""
 
     redact: Callable[[str], str] = str
 
     def print(self, text: str, err: bool = False) -> None:
         print(self.redact(text), file=sys.stderr if err else sys.stdout)
 
+    def redact_ids(self, identifiers: list[str]) -> None:
+        """From now on, print and log these IDs (and any given before) as pseudonyms."""
+        from spectstage.deid import Redactor
+
+        before = self.redact if isinstance(self.redact, Redactor) else None
+        redactor = Redactor([*(before.mapping if before else []), *identifiers])
+        for handler in logging.getLogger().handlers:
+            if before is not None:
+                handler.removeFilter(before)
+            handler.addFilter(redactor)
+        self.redact = redactor
+
 
 def _config(args: argparse.Namespace, out: Output):
-    """The validated config; with pseudonymise on, every log line and error is redacted."""
+    """The validated config; with pseudonymise on, every log line and error is redacted
+    of the original IDs of every scan the input lists (even unusable ones)."""
     cfg = config.load(args.config, args.settings)
     if cfg["pseudonymise"]:
-        redactor = _redactor(cfg)
-        for handler in logging.getLogger().handlers:
-            handler.addFilter(redactor)
-        out.redact = redactor
+        from spectstage.inputs import discover_all
+
+        kept, excluded = discover_all(cfg, problems=[], pseudonymise=False)
+        originals = kept + [scan for scan, _ in excluded]
+        out.redact_ids([s.patient_id for s in originals] + [s.scan_id for s in originals])
     return cfg
-
-
-def _redactor(cfg):
-    """A redactor over the original IDs of every scan the input lists (even unusable ones)."""
-    from spectstage.deid import Redactor
-    from spectstage.inputs import discover_all
-
-    kept, excluded = discover_all(cfg, problems=[], pseudonymise=False)
-    originals = kept + [scan for scan, _ in excluded]
-    return Redactor([s.patient_id for s in originals] + [s.scan_id for s in originals])
 
 
 def cmd_demo_data(args: argparse.Namespace, out: Output) -> None:
@@ -195,7 +199,14 @@ def cmd_predict(args: argparse.Namespace, out: Output) -> None:
 
         torch.set_num_threads(args.threads)
     table, metrics = predict(
-        inputs, args.models, args.out, work_dir, user_cfg, args.saliency, qc=not args.no_qc
+        inputs,
+        args.models,
+        args.out,
+        work_dir,
+        user_cfg,
+        args.saliency,
+        qc=not args.no_qc,
+        redact_ids=out.redact_ids,
     )
     labels = [c[2:] for c in table.columns if c.startswith("p_")]
     out.print(console_table(table, labels))

@@ -251,8 +251,8 @@ def discover_all(
     if own and problems:
         raise InputError("\n  ".join([f"{len(problems)} problem(s) with the input:", *problems]))
     if pseudonymise:
-        kept = [_pseudonymised(s) for s in kept]
-        excluded = [(_pseudonymised(s), reason) for s, reason in excluded]
+        kept = [pseudonymised(s) for s in kept]
+        excluded = [(pseudonymised(s), reason) for s, reason in excluded]
     return sorted(kept, key=lambda s: s.scan_id), sorted(excluded, key=lambda e: e[0].scan_id)
 
 
@@ -278,7 +278,8 @@ def _exclusions(
     return kept, excluded
 
 
-def _pseudonymised(scan: ScanInput) -> ScanInput:
+def pseudonymised(scan: ScanInput) -> ScanInput:
+    """The scan under the pseudonyms of its patient and scan IDs."""
     return replace(scan, patient_id=pseudonym(scan.patient_id), scan_id=pseudonym(scan.scan_id))
 
 

@@ -3,7 +3,7 @@
 The same path as the out-of-fold metrics measured, for scans the models never saw:
 pre-flight check and ingest (the training's code and settings) into the prediction's own
 folder, the striatal crop, each fold's top-k epoch ensemble with the left-right mirror
-(`train.ensemble_probabilities`), averaged over folds. Uncertainty: how many folds vote
+(`inference.ensemble_probabilities`), averaged over folds. Uncertainty: how many folds vote
 for another stage, the spread of the folds' probabilities, and the entropy of the mean.
 With stage labels in the input, the evaluation's metrics with intervals as well.
 The training cohort need not be present: the models carry what is needed.
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +23,7 @@ import torch
 
 from spectstage.atomic import atomic_path, write_text
 from spectstage.errors import InputError
-from spectstage.inputs import ScanInput, _pseudonymised, exclude_hint, file_stem
+from spectstage.inputs import ScanInput, exclude_hint, file_stem, pseudonymised
 from spectstage.predict_inputs import UNLABELLED, predict_inputs
 from spectstage.predict_models import (
     Ensemble,
@@ -33,6 +33,7 @@ from spectstage.predict_models import (
 )
 
 log = logging.getLogger(__name__)
+NOT_CHECKED = "not checked"
 
 
 @dataclass
@@ -85,7 +86,7 @@ def prepare(scans: list[ScanInput], cfg: dict, tmpl, work_dir: Path, qc: bool = 
 
 def fold_probabilities(ensemble: Ensemble, crops: np.ndarray) -> np.ndarray:
     """(folds, scans, classes): each fold's top-k ensemble with the mirror."""
-    from spectstage.train import ensemble_probabilities
+    from spectstage.inference import ensemble_probabilities
 
     x = torch.from_numpy(crops)
     cpu = torch.device("cpu")
@@ -113,9 +114,13 @@ def uncertainty(per_fold: np.ndarray, labels: list[str]) -> pd.DataFrame:
 
 
 def duplicates(ensemble: Ensemble, volumes: list[Path]) -> list[str]:
-    """Per scan, the training scans it duplicates (the folds' duplicate-scan check)."""
+    """Per scan, the training scans it duplicates (the folds' duplicate-scan check);
+    "not checked" when the models came without their training scans' fingerprints."""
     from spectstage.folds import scan_vectors, similar_pairs
 
+    if ensemble.training_vectors is None:
+        log.warning("duplicate check skipped: the models folder has no training_scans.pt")
+        return [NOT_CHECKED] * len(volumes)
     found: list[list[str]] = [[] for _ in volumes]
     if len(ensemble.training_ids):
         for i, j in similar_pairs(scan_vectors(volumes), ensemble.training_vectors):
@@ -131,9 +136,11 @@ def predict(
     user_cfg: Mapping | None = None,
     saliency: bool = False,
     qc: bool = True,
+    redact_ids: Callable[[list[str]], None] | None = None,
 ) -> tuple[pd.DataFrame, dict | None]:
     """predictions CSV (and metrics.json when labelled, saliency maps on request);
-    returns the predictions and the metrics."""
+    returns the predictions and the metrics. With pseudonymisation on, the new patients'
+    original IDs go to `redact_ids` before any message can name them."""
     from spectstage.template import load as load_template
 
     ensemble = load_ensemble(models_dir)
@@ -142,7 +149,9 @@ def predict(
     check_installation(ensemble, tmpl, models_dir)
     scans = predict_inputs(paths, ensemble.labels)
     if cfg["pseudonymise"]:
-        scans = [_pseudonymised(s) for s in scans]
+        if redact_ids is not None:
+            redact_ids([s.patient_id for s in scans] + [s.scan_id for s in scans])
+        scans = [pseudonymised(s) for s in scans]
     preflight(scans, cfg["slices"])
     prepared = prepare(scans, cfg, tmpl, work_dir, qc)
     table = pd.DataFrame(
@@ -157,7 +166,7 @@ def predict(
     table["duplicate_of_training_scan"] = duplicates(ensemble, prepared.volumes)
     table["qc_flags"] = prepared.qc_flags
     for sid, dup in zip(table["scan_id"], table["duplicate_of_training_scan"], strict=True):
-        if dup:
+        if dup and dup != NOT_CHECKED:
             log.warning("%s duplicates training scan(s) %s: not an unseen patient", sid, dup)
     with atomic_path(out) as tmp:
         table.to_csv(tmp, index=False, float_format="%.6f")
@@ -224,7 +233,8 @@ def console_table(table: pd.DataFrame, labels: list[str]) -> str:
         columns={"stage": "true", "fold_disagreement": "disagree", "predictive_entropy": "entropy"}
     )
     duplicate = table["duplicate_of_training_scan"]
-    notes = np.where(duplicate != "", "DUPLICATE of training scan " + duplicate, "")
+    found = (duplicate != "") & (duplicate != NOT_CHECKED)
+    notes = np.where(found, "DUPLICATE of training scan " + duplicate, "")
     notes = np.where(table["qc_flags"] != "", notes + " QC: " + table["qc_flags"], notes)
     shown = shown.assign(notes=notes)
     if (table["stage"] == UNLABELLED).all():

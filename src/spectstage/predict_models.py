@@ -42,7 +42,8 @@ class Ensemble:
     card: dict
     folds: list[FoldModel]
     training_ids: list[str]  # training and inner-validation scans of any fold
-    training_vectors: np.ndarray  # their duplicate-check fingerprints (folds.scan_vectors)
+    # their duplicate-check fingerprints (folds.scan_vectors); None: not shipped
+    training_vectors: np.ndarray | None
 
     @property
     def labels(self) -> list[str]:
@@ -79,18 +80,33 @@ def load_ensemble(models_dir: Path) -> Ensemble:
             raw[int(match.group(1))] = _read(folder / "model.pt", int(match.group(1)))
     card = check_folds({k: m["meta"] for k, m in raw.items()}, models_dir)
     labels = list(card["labels"])
-    folds, ids, vectors = [], {}, []
+    folds = []
     for fold, model in sorted(raw.items()):
         network = _network(model["meta"], labels)
         network.load_state_dict(model["ensemble"][0])
         folds.append(FoldModel(fold, model["meta"], network, list(model["ensemble"])))
-        seen = model.get("training_scans", {"scan_ids": [], "vectors": torch.zeros(0)})
+    ids, vectors = _training_scans(models_dir, sorted(raw))
+    return Ensemble(card, folds, ids, vectors)
+
+
+def _training_scans(models_dir: Path, folds: list[int]) -> tuple[list[str], np.ndarray | None]:
+    """The fingerprints of every fold's training and inner-validation scans, for the
+    duplicate check; None when a fold's training_scans.pt is not there (a models folder
+    shared without them)."""
+    from spectstage.train_outputs import TRAINING_SCANS
+
+    ids: dict[str, int] = {}
+    vectors = []
+    for fold in folds:
+        path = models_dir / f"fold_{fold}" / TRAINING_SCANS
+        if not path.is_file():
+            return [], None
+        seen = torchfiles.load(path)
         for sid, vec in zip(seen["scan_ids"], seen["vectors"], strict=True):
             if sid not in ids:
                 ids[sid] = len(vectors)
                 vectors.append(vec.float().numpy())
-    stacked = np.stack(vectors) if vectors else np.zeros((0, 1), np.float32)
-    return Ensemble(card, folds, list(ids), stacked)
+    return list(ids), np.stack(vectors) if vectors else np.zeros((0, 1), np.float32)
 
 
 def preparation(ensemble: Ensemble, user_cfg: Mapping | None) -> dict:

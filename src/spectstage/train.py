@@ -13,12 +13,9 @@ import logging
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 
-from spectstage import torchfiles
-from spectstage.atomic import atomic_path
 from spectstage.checkpoint import (
     CHECKPOINT,
     Fitting,
@@ -27,15 +24,14 @@ from spectstage.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from spectstage.config import plain
 from spectstage.errors import InputError
 from spectstage.fold_data import FoldData, load_fold_data
-from spectstage.model_card import card
+from spectstage.inference import predict
 from spectstage.models import build_loss, build_model
-from spectstage.provenance import preprocessing_hash, source_hash
+from spectstage.provenance import source_hash
+from spectstage.train_outputs import model_extras, write_outputs
 
 log = logging.getLogger(__name__)
-ID_COLUMNS = ["fold", "patient_id", "scan_id", "stage"]
 
 
 def train_fold(
@@ -140,23 +136,6 @@ def train_epoch(fit: Fitting, loader: torch.utils.data.DataLoader) -> tuple[floa
     return total / n, lr
 
 
-@torch.no_grad()
-def predict(
-    model: nn.Module, x: torch.Tensor, device: torch.device, batch_size: int, tta_flip: bool
-) -> np.ndarray:
-    """Class probabilities; with tta_flip, averaged with the left-right mirrored input
-    (valid because training already flips left-right)."""
-    model.eval()
-    probs = []
-    for i in range(0, len(x), batch_size):
-        xb = x[i : i + batch_size].to(device)
-        p = torch.softmax(model(xb).float(), 1)
-        if tta_flip:
-            p = (p + torch.softmax(model(torch.flip(xb, dims=[2])).float(), 1)) / 2
-        probs.append(p.cpu())
-    return torch.cat(probs).numpy().astype(np.float64)
-
-
 def validate(
     fit: Fitting, x_val: torch.Tensor, y_val: np.ndarray, settings: dict
 ) -> tuple[float, float]:
@@ -204,105 +183,3 @@ def update_best(state: TrainState, score: list[float], model: nn.Module, keep: i
     weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     top = [*state.top, {"score": score, "epoch": state.epoch, "model": weights}]
     state.top = sorted(top, key=lambda t: ([-v for v in t["score"]], t["epoch"]))[:keep]
-
-
-def ensemble_probabilities(
-    model: nn.Module,
-    members: list[dict],
-    x: torch.Tensor,
-    device: torch.device,
-    settings: dict,
-) -> np.ndarray:
-    """Probabilities averaged over the ensemble's weights (`members`, state_dicts), each
-    with the left-right mirror when `tta_flip` is set. `spectstage predict` applies the
-    same function to new patients."""
-    p = 0.0
-    for weights in members:
-        model.load_state_dict(weights)
-        p = p + predict(model, x, device, settings["batch_size"], settings["tta_flip"])
-    return p / len(members)
-
-
-def ensemble_predictions(
-    fit: Fitting, state: TrainState, x: torch.Tensor, ids: pd.DataFrame, settings: dict, labels
-) -> pd.DataFrame:
-    """Probabilities averaged over the best epochs: with a small validation set the single
-    best epoch is a noisy choice."""
-    members = [member["model"] for member in state.top]
-    p = ensemble_probabilities(fit.model, members, x, fit.device, settings)
-    table = ids[ID_COLUMNS].reset_index(drop=True)
-    for i, label in enumerate(labels):
-        table[f"p_{label}"] = p[:, i]
-    return table
-
-
-def model_extras(cfg, labels: list[str], folds_csv: Path, cohort_csv: Path, fold: int) -> dict:
-    """What model.pt carries for prediction beside the weights: the card of the settings
-    that shape the input (`spectstage.model_card`) and a fingerprint of each training
-    and inner-validation scan (to warn when a new patient is one of them)."""
-    from spectstage.cohort import read_table
-    from spectstage.folds import read_folds, scan_vectors
-
-    folds = read_folds(folds_csv)
-    seen = folds[(folds["fold"] == fold) & (folds["split"] != "test")]
-    volumes = read_table(cohort_csv).set_index("scan_id")["volume"]
-    return {
-        "card": card(cfg, labels, folds_csv, folds["fold"].nunique()),
-        "training_scans": {
-            "scan_ids": seen["scan_id"].tolist(),
-            "vectors": torch.from_numpy(scan_vectors(volumes[seen["scan_id"]])).half(),
-        },
-    }
-
-
-def write_outputs(
-    out_dir: Path,
-    fit: Fitting,
-    data: FoldData,
-    state: TrainState,
-    cfg: dict,
-    fold: int,
-    extras: dict | None = None,
-) -> dict:
-    """model.pt (best epoch, the ensemble, metadata and `extras`), history.csv, and the
-    ensemble's probabilities for the validation (calibration) and test (evaluation) scans."""
-    extras = extras or {}
-    settings = cfg["train"]
-    best = state.history[state.best_epoch - 1]
-    meta = {
-        "model": settings["model"],
-        "input_shape": list(data.x_val.shape[1:]),
-        "labels": data.labels,
-        "fold": fold,
-        "best_epoch": state.best_epoch,
-        "monitor": settings["monitor"],
-        "val_balanced_accuracy": best["val_balanced_accuracy"],
-        "val_loss": best["val_loss"],
-        "ensemble_epochs": [t["epoch"] for t in state.top],
-        "crop": plain(settings["crop"]),
-        "preprocessing_hash": preprocessing_hash(cfg),
-        "config": plain(settings),
-        **extras.get("card", {}),
-    }
-    tables = {
-        "val_predictions.csv": ensemble_predictions(
-            fit, state, data.x_val, data.val, settings, data.labels
-        ),
-        "test_predictions.csv": ensemble_predictions(
-            fit, state, data.x_test, data.test, settings, data.labels
-        ),
-    }
-    model = {
-        "state_dict": state.top[0]["model"],  # the best epoch
-        "ensemble": [t["model"] for t in state.top],  # what the predictions average
-        "meta": meta,
-    }
-    if "training_scans" in extras:
-        model["training_scans"] = extras["training_scans"]
-    torchfiles.save(model, out_dir / "model.pt")
-    with atomic_path(out_dir / "history.csv") as tmp:
-        pd.DataFrame(state.history).to_csv(tmp, index=False)
-    for name, table in tables.items():
-        with atomic_path(out_dir / name) as tmp:
-            table.to_csv(tmp, index=False, float_format="%.8f")
-    return meta
