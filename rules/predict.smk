@@ -15,7 +15,9 @@ PREDICT_FILES = (
 rule predict:
     input:
         models=expand("results/models/fold_{fold}/model.pt", fold=FOLDS),
-        training_scans=expand("results/models/fold_{fold}/training_scans.pt", fold=FOLDS),
+        training_scans=expand(
+            "results/models/fold_{fold}/training_scans.pt", fold=FOLDS
+        ),
         scans=PREDICT_FILES,
     output:
         predictions=report(
