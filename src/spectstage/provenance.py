@@ -18,9 +18,9 @@ from pathlib import Path
 
 from spectstage.config import plain
 
-#: The modules each workflow command runs (what its `cmd_<stage>` in cli.py imports); the
+#: The modules each workflow command runs (what its `cmd_<stage>` in cli_*.py imports); the
 #: stage's hash covers them, everything they import from the package (function-level
-#: imports included) and the data files their code names. cli.py itself is wiring (options
+#: imports included) and the data files their code names. The cli modules are wiring (options
 #: to arguments) and left out, so that a new command does not re-run every stage.
 STAGE_MODULES: dict[str, tuple[str, ...]] = {
     "check": ("check",),
