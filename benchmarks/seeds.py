@@ -1,0 +1,150 @@
+"""Model quality above the seed noise: out-of-fold metrics of training variants over seeds.
+
+Usage (after a workflow run up to results/folds.csv, e.g. on a fresh demo seed):
+    python benchmarks/seeds.py --workdir DIR --config CFG.yaml [--seeds 0 1 2]
+        [--variants cross_entropy cumulative] [--jobs 2]
+
+Every (variant, seed) trains all folds of DIR/results/folds.csv — the same folds for every
+run — from augmentation on, with `augment.seed` and `train.seed` set to the seed, through
+the `spectstage` commands the workflow runs (augment, train, evaluate), each run in its own
+folder under DIR/seeds/. A variant is a named set of config overrides (VARIANTS). Prints
+balanced accuracy, QWK and stage-4 recall per run and their mean and spread per variant,
+beside the SBR baseline and the oracle of the same folds, and writes
+benchmarks/results/seeds.json. Never asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pandas as pd
+import yaml
+from report import report
+
+VARIANTS: dict[str, dict] = {
+    "cross_entropy": {"train": {"loss": "cross_entropy"}},
+    "cumulative": {"train": {"loss": "cumulative"}},
+}
+
+
+def merged(base: dict, overrides: dict) -> dict:
+    out = dict(base)
+    for key, value in overrides.items():
+        out[key] = merged(out.get(key, {}), value) if isinstance(value, dict) else value
+    return out
+
+
+def run_fold(workdir: Path, run: Path, cfg: Path, fold: int) -> Path:
+    """augment + train one fold; returns its test_predictions.csv."""
+    shard_dir = run / "folds" / f"fold_{fold}"
+    model_dir = run / "models" / f"fold_{fold}"
+    tables = ["--folds", "results/folds.csv", "--cohort", "results/cohort.csv"]
+    common = ["--config", str(cfg), "--fold", str(fold), *tables]
+    spectstage(workdir, "augment", *common, "--out-dir", str(shard_dir))
+    spectstage(
+        workdir,
+        "train",
+        *common,
+        "--shard",
+        str(shard_dir / "train_shard.pt"),
+        "--out-dir",
+        str(model_dir),
+        "--checkpoint-dir",
+        str(run / "checkpoints" / f"fold_{fold}"),
+        "--threads",
+        "1",
+    )
+    return model_dir / "test_predictions.csv"
+
+
+def spectstage(workdir: Path, *args: str) -> None:
+    proc = subprocess.run(["spectstage", *args], cwd=workdir, capture_output=True, text=True)
+    if proc.returncode:
+        raise SystemExit(f"spectstage {args[0]} failed:\n{proc.stdout}\n{proc.stderr}")
+
+
+def one_run(workdir: Path, base: dict, variant: str, seed: int, jobs: int) -> dict:
+    """Every fold of one (variant, seed), then evaluate: the run's metrics.json."""
+    run = workdir / "seeds" / f"{variant}_seed{seed}"
+    if (run / "metrics.json").is_file():  # a finished run is reused
+        return json.loads((run / "metrics.json").read_text())
+    run.mkdir(parents=True, exist_ok=True)
+    seeds = {"augment": {"seed": seed}, "train": {"seed": seed}}
+    cfg = run / "config.yaml"
+    cfg.write_text(yaml.safe_dump(merged(merged(base, VARIANTS[variant]), seeds)))
+    k = pd.read_csv(workdir / "results" / "folds.csv")["fold"].nunique()
+    with ThreadPoolExecutor(jobs) as pool:
+        predictions = list(pool.map(lambda f: run_fold(workdir, run, cfg, f), range(k)))
+    validation = [p.with_name("val_predictions.csv") for p in predictions]
+    tables = ["--folds", "results/folds.csv", "--cohort", "results/cohort.csv"]
+    spectstage(
+        workdir,
+        "evaluate",
+        "--config",
+        str(cfg),
+        "--predictions",
+        *map(str, predictions),
+        "--validation",
+        *map(str, validation),
+        *tables,
+        "--out-dir",
+        str(run),
+    )
+    return json.loads((run / "metrics.json").read_text())
+
+
+def headline(metrics: dict, model: str) -> dict:
+    pooled = metrics[model]["pooled"]
+    return {
+        "balanced_accuracy": pooled["balanced_accuracy"],
+        "qwk": pooled["quadratic_weighted_kappa"],
+        "stage4_recall": pooled["recall"].get("4"),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--workdir", type=Path, required=True)
+    ap.add_argument("--config", type=Path, required=True)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    ap.add_argument("--jobs", type=int, default=2, help="folds trained at once")
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/seeds.json"))
+    args = ap.parse_args()
+    base = yaml.safe_load(args.config.read_text()) or {}
+    rows, baselines = [], {}
+    for variant in args.variants:
+        for seed in args.seeds:
+            metrics = one_run(args.workdir.resolve(), base, variant, seed, args.jobs)
+            paired = metrics["comparison"]["cnn_minus_sbr_baseline"]["balanced_accuracy"]
+            rows.append(
+                {
+                    "variant": variant,
+                    "seed": seed,
+                    **headline(metrics, "cnn"),
+                    "ba_minus_sbr_baseline": paired["difference"],
+                }
+            )
+            for name in ("sbr_baseline", "oracle"):
+                if name in metrics:
+                    baselines[name] = headline(metrics, name)
+    runs = pd.DataFrame(rows)
+    summary = runs.drop(columns="seed").groupby("variant").agg(["mean", "std"])
+    summary.columns = [f"{metric}_{stat}" for metric, stat in summary.columns]
+    print(runs.round(3).to_string(index=False))
+    print("baselines on the same folds:", json.dumps(baselines, default=float))
+    report(
+        f"CNN variants over seeds {args.seeds} (out of fold, same folds)",
+        summary,
+        args.out,
+        shown=3,
+        extra={"runs": rows, "baselines": baselines, "workdir": str(args.workdir)},
+    )
+
+
+if __name__ == "__main__":
+    main()
