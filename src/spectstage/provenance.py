@@ -70,10 +70,19 @@ def import_closure(root: Path, module: str) -> set[Path]:
             if f in seen:
                 continue
             seen.add(f)
-            tree = ast.parse(f.read_text(), str(f))
-            todo += _imported_modules(tree, root, f)
-            seen = seen.union(*(data[s] for s in _strings(tree) if s in data))
+            imported, strings = _read_module(root, f, f.read_text())
+            todo += imported
+            seen = seen.union(*(data[s] for s in strings if s in data))
     return seen
+
+
+@cache
+def _read_module(root: Path, f: Path, source: str) -> tuple[list[str], set[str]]:
+    """(package modules it imports, string constants) of one source file, parsed once per
+    process and content: every stage's closure shares most files, and the workflow hashes
+    them each time it is parsed."""
+    tree = ast.parse(source, str(f))
+    return _imported_modules(tree, root, f), _strings(tree)
 
 
 def _module_files(root: Path, dotted: str) -> list[Path]:
