@@ -11,7 +11,7 @@ networks with randomised weights:
     striatal saliency is the generator's worse side (truth.csv `worse_side`);
 (c) striatal mass fraction: the share of the map's mass inside the six striatal regions,
     beside the share of the crop's voxels those regions hold (what a flat map would give).
-Prints a table and writes benchmarks/results/saliency.json. Never asserts.
+Prints a table and writes benchmarks/results/saliency_<method>.json. Never asserts.
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", type=Path, default=Path("results/models"))
     ap.add_argument("--raw", type=Path, required=True)
-    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "saliency.json")
+    ap.add_argument("--method", choices=["hirescam", "gradcam"], default="hirescam")
+    ap.add_argument("--out", type=Path, help="default: results/saliency_<method>.json")
     args = ap.parse_args()
 
     from spectstage.crop import Crop
@@ -64,8 +65,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         prepared = prepare(scans, cfg, tmpl, Path(tmp))
     pred = fold_probabilities(ensemble, prepared.crops).mean(0).argmax(1)
-    trained = crop_saliency(ensemble, prepared.crops, pred)
-    rand = crop_saliency(randomised(ensemble), prepared.crops, pred)
+    trained = crop_saliency(ensemble, prepared.crops, pred, args.method)
+    rand = crop_saliency(randomised(ensemble), prepared.crops, pred, args.method)
     truth = pd.read_csv(args.raw / "truth.csv", dtype={"stage": str}).set_index("scan_id")
     box = np.zeros(tmpl.grid.shape, bool)
     box[crop.canonical_box()] = True
@@ -113,7 +114,9 @@ def main() -> None:
         ]
     ).set_index("check")
     print(table.round(3).to_string(index=False))
-    report(f"Grad-CAM sanity checks: {args.models} on {args.raw}", summary, args.out)
+    title = f"{args.method} sanity checks: {args.models} on {args.raw}"
+    out = args.out or Path(__file__).parent / "results" / f"saliency_{args.method}.json"
+    report(title, summary, out)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
-"""Saliency of a prediction: MONAI Grad-CAM, averaged over every fold's ensemble.
+"""Saliency of a prediction: HiResCAM (or Grad-CAM) on MONAI, averaged over every fold's
+ensemble.
 
 For each fold, each of its top-k epochs and the left-right mirror (exactly the models and
-inputs the prediction averages), the Grad-CAM map of the predicted stage at the network's
-last convolution, upsampled to the crop; the maps are averaged and put back on the
+inputs the prediction averages), the map of the predicted stage at the network's last
+convolution, upsampled to the crop; the maps are averaged and put back on the
 canonical grid (zero outside the crop), so that they overlay the canonical volume and the
 atlas. Written as NIfTI and as a PNG of coronal and axial slices with orientation letters.
 """
@@ -18,6 +19,8 @@ from spectstage.atomic import atomic_path
 from spectstage.crop import Crop
 from spectstage.predict_models import Ensemble
 
+#: HiResCAM (the default) or Grad-CAM: `_cam_class` says why.
+METHODS = ("hirescam", "gradcam")
 #: The last convolution of each network (Grad-CAM's usual layer).
 TARGET_LAYERS = {
     "small": "features.2.0",
@@ -27,19 +30,57 @@ TARGET_LAYERS = {
 }
 
 
-def member_maps(network: torch.nn.Module, model: str, x: torch.Tensor, classes) -> torch.Tensor:
-    """(n, X, Y, Z) Grad-CAM maps of `classes` for x and for its mirror (flipped back)."""
+def _cam_class(method: str):
+    """MONAI's Grad-CAM, or HiResCAM on MONAI's Grad-CAM machinery (hooks, upsampling).
+
+    Grad-CAM weighs each channel by its gradient averaged over space. The networks here end
+    in flatten + linear (where uptake is lost is the signal), so the gradient differs per
+    voxel and averaging it throws the location away; HiResCAM multiplies activation and
+    gradient voxel by voxel, which for such a head is exactly each voxel's contribution to
+    the class score (Draelos & Carin, 2020)."""
     from monai.visualize import GradCAM
 
+    if method == "gradcam":
+        return GradCAM
+
+    class HiResCAM(GradCAM):
+        def compute_map(self, x, class_idx=None, retain_graph=False, layer_idx=-1, **kwargs):
+            _, acti, grad = self.nn_module(x, class_idx=class_idx, retain_graph=retain_graph)
+            contribution = (acti[layer_idx] * grad[layer_idx]).sum(1, keepdim=True)
+            return torch.nn.functional.relu(contribution)
+
+    if method == "hirescam":
+        return HiResCAM
+    raise ValueError(f"saliency method {method!r}: use one of {METHODS}")
+
+
+def _zero_to_one(maps: torch.Tensor) -> torch.Tensor:
+    """Each map scaled to [0, 1], most salient 1. (MONAI's default post-processing maps
+    the maximum to 0: it flips magnitudes, as its docstring warns.)"""
+    flat = maps.flatten(1)
+    low, high = flat.min(1).values, flat.max(1).values
+    scale = torch.where(high > low, high - low, torch.ones_like(high))
+    shape = (-1, *[1] * (maps.dim() - 1))
+    return (maps - low.view(shape)) / scale.view(shape)
+
+
+def member_maps(
+    network: torch.nn.Module, model: str, x: torch.Tensor, classes, method: str = METHODS[0]
+) -> torch.Tensor:
+    """(n, X, Y, Z) saliency maps of `classes` for x and for its mirror (flipped back)."""
     network.eval()
-    cam = GradCAM(nn_module=network, target_layers=TARGET_LAYERS[model])
+    cam = _cam_class(method)(
+        nn_module=network, target_layers=TARGET_LAYERS[model], postprocessing=_zero_to_one
+    )
     with torch.enable_grad():
         direct = cam(x, class_idx=classes)
         mirrored = torch.flip(cam(torch.flip(x, dims=[2]), class_idx=classes), dims=[2])
     return ((direct + mirrored) / 2)[:, 0].detach()
 
 
-def crop_saliency(ensemble: Ensemble, crops: np.ndarray, classes: np.ndarray) -> np.ndarray:
+def crop_saliency(
+    ensemble: Ensemble, crops: np.ndarray, classes: np.ndarray, method: str = METHODS[0]
+) -> np.ndarray:
     """(n, X, Y, Z) on the crop: the mean over folds and their ensemble members."""
     x = torch.from_numpy(crops)
     total, count = 0.0, 0
@@ -47,7 +88,8 @@ def crop_saliency(ensemble: Ensemble, crops: np.ndarray, classes: np.ndarray) ->
         for weights in fold.members:
             fold.network.load_state_dict(weights)
             for i in range(len(x)):  # Grad-CAM takes one class for the whole batch
-                maps = member_maps(fold.network, fold.meta["model"], x[i : i + 1], int(classes[i]))
+                one = x[i : i + 1]
+                maps = member_maps(fold.network, fold.meta["model"], one, int(classes[i]), method)
                 if isinstance(total, float):
                     total = torch.zeros((len(x), *maps.shape[1:]))
                 total[i] += maps[0]
