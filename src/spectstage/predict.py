@@ -208,12 +208,11 @@ def external_metrics(
     table: pd.DataFrame, labels: list[str], user_cfg: Mapping | None
 ) -> dict | None:
     """The evaluation's metrics with patient-bootstrap intervals, on the labelled scans."""
-    from spectstage import config
-    from spectstage.evaluate import finite, section
-
     labelled = table[table["stage"] != UNLABELLED]
     if labelled.empty:
         return None
+    from spectstage import config  # here: evaluate imports scipy.stats (~2 s)
+    from spectstage.evaluate import finite, section
     settings = user_cfg["evaluate"] if user_cfg is not None else None
     boot = {
         key: settings[name] if settings is not None else config.default("evaluate", name)
