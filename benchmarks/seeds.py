@@ -28,6 +28,7 @@ from report import report
 VARIANTS: dict[str, dict] = {
     "cross_entropy": {"train": {"loss": "cross_entropy"}},
     "cumulative": {"train": {"loss": "cumulative"}},
+    "seed_network": {"train": {"model": "seed"}},  # the classic Conv3D baseline
 }
 
 
