@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -40,13 +42,14 @@ def merged(base: dict, overrides: dict) -> dict:
 
 
 def run_fold(workdir: Path, run: Path, cfg: Path, fold: int) -> Path:
-    """augment + train one fold; returns its test_predictions.csv."""
+    """augment + train one fold (its training CPU seconds beside the model); returns its
+    test_predictions.csv."""
     shard_dir = run / "folds" / f"fold_{fold}"
     model_dir = run / "models" / f"fold_{fold}"
     tables = ["--folds", "results/folds.csv", "--cohort", "results/cohort.csv"]
     common = ["--config", str(cfg), "--fold", str(fold), *tables]
     spectstage(workdir, "augment", *common, "--out-dir", str(shard_dir))
-    spectstage(
+    cpu = spectstage(
         workdir,
         "train",
         *common,
@@ -59,13 +62,23 @@ def run_fold(workdir: Path, run: Path, cfg: Path, fold: int) -> Path:
         "--threads",
         "1",
     )
+    (model_dir / "train_cpu_seconds.txt").write_text(f"{cpu:.1f}\n")
     return model_dir / "test_predictions.csv"
 
 
-def spectstage(workdir: Path, *args: str) -> None:
-    proc = subprocess.run(["spectstage", *args], cwd=workdir, capture_output=True, text=True)
-    if proc.returncode:
-        raise SystemExit(f"spectstage {args[0]} failed:\n{proc.stdout}\n{proc.stderr}")
+def spectstage(workdir: Path, *args: str) -> float:
+    """Run one command; returns its CPU seconds (the machine is shared: wall time says
+    little)."""
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(
+            ["spectstage", *args], cwd=workdir, stdout=log, stderr=subprocess.STDOUT
+        )
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode:
+            log.seek(0)
+            raise SystemExit(f"spectstage {args[0]} failed:\n{log.read().decode()[-3000:]}")
+    return usage.ru_utime + usage.ru_stime
 
 
 def one_run(workdir: Path, base: dict, variant: str, seed: int, jobs: int) -> dict:
@@ -98,6 +111,12 @@ def one_run(workdir: Path, base: dict, variant: str, seed: int, jobs: int) -> di
     return json.loads((run / "metrics.json").read_text())
 
 
+def train_cpu_minutes(workdir: Path, variant: str, seed: int) -> float:
+    run = workdir / "seeds" / f"{variant}_seed{seed}"
+    seconds = [float(f.read_text()) for f in run.glob("models/fold_*/train_cpu_seconds.txt")]
+    return sum(seconds) / 60
+
+
 def headline(metrics: dict, model: str) -> dict:
     pooled = metrics[model]["pooled"]
     return {
@@ -128,6 +147,7 @@ def main() -> None:
                     "seed": seed,
                     **headline(metrics, "cnn"),
                     "ba_minus_sbr_baseline": paired["difference"],
+                    "train_cpu_min": train_cpu_minutes(args.workdir.resolve(), variant, seed),
                 }
             )
             for name in ("sbr_baseline", "oracle"):
