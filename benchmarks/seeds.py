@@ -7,10 +7,10 @@ Usage (after a workflow run up to results/folds.csv, e.g. on a fresh demo seed):
 Every (variant, seed) trains all folds of DIR/results/folds.csv — the same folds for every
 run — from augmentation on, with `augment.seed` and `train.seed` set to the seed, through
 the `spectstage` commands the workflow runs (augment, train, evaluate), each run in its own
-folder under DIR/seeds/. A variant is a named set of config overrides (VARIANTS). Prints
-balanced accuracy, QWK and stage-4 recall per run and their mean and spread per variant,
-beside the SBR baseline and the oracle of the same folds, and writes
-benchmarks/results/seeds.json. Never asserts.
+folder under DIR/seeds/ (a finished run is reused when run again). A variant is a named
+set of config overrides (VARIANTS). Prints balanced accuracy, QWK and stage-4 recall per
+run and their mean and spread per variant, beside the SBR baseline and the oracle of the
+same folds, and writes benchmarks/results/seeds.json. Never asserts.
 """
 
 from __future__ import annotations
@@ -137,8 +137,8 @@ def main() -> None:
     args = ap.parse_args()
     base = yaml.safe_load(args.config.read_text()) or {}
     rows, baselines = [], {}
-    for variant in args.variants:
-        for seed in args.seeds:
+    for seed in args.seeds:  # seed by seed: an interrupted benchmark has paired runs
+        for variant in args.variants:
             metrics = one_run(args.workdir.resolve(), base, variant, seed, args.jobs)
             paired = metrics["comparison"]["cnn_minus_sbr_baseline"]["balanced_accuracy"]
             rows.append(
