@@ -3,6 +3,7 @@ import os
 
 from spectstage import inputs
 from spectstage.config import settings_for
+from spectstage.input_list import write_input_list
 from spectstage.inputs import file_stem
 from spectstage.io import input_files
 from spectstage.provenance import source_hash
@@ -31,6 +32,17 @@ def raw_files(scans):
         except inputs.InputError:
             pass
     return files
+
+
+def raw_inputs(scans, name):
+    """The input that the check, ingest and predict rules declare for the scans' raw
+    files: the files or, with pseudonymise on, results/inputs/<name>.tsv, a list of them
+    naming no patient (spectstage.input_list), since Snakemake's records and report list
+    rule inputs and raw paths name the original folders. A changed file re-runs either way."""
+    files = raw_files(scans)
+    if LINTING or not config["pseudonymise"]:
+        return files
+    return [write_input_list(f"results/inputs/{name}.tsv", files)]
 
 
 def settings(command):

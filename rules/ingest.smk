@@ -8,12 +8,13 @@ TEMPLATE_FILES = [
 TEMPLATE_FILES = [f for f in TEMPLATE_FILES if f]
 
 for batch, batch_scans in BATCHES.items():
+    BATCH_INPUTS = raw_inputs(batch_scans, f"batch_{batch}")
 
     rule:
         name:
             f"check_batch_{batch}"
         input:
-            raw_files(batch_scans),
+            BATCH_INPUTS,
         output:
             f"results/check/batch_{batch}.txt",
         log:
@@ -35,7 +36,7 @@ for batch, batch_scans in BATCHES.items():
             f"ingest_batch_{batch}"
         input:
             f"results/check/batch_{batch}.txt",
-            raw_files(batch_scans),
+            BATCH_INPUTS,
             TEMPLATE_FILES,
         output:
             [f"results/volumes/{file_stem(s.scan_id)}.nii.gz" for s in batch_scans],

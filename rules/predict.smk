@@ -7,7 +7,7 @@ PREDICT_INPUTS = [p for p in (config["predict_dir"], config["predict_manifest"])
 PREDICT_FILES = (
     []
     if LINTING
-    else raw_files(predict_inputs(PREDICT_INPUTS, stage_labels(config)))
+    else raw_inputs(predict_inputs(PREDICT_INPUTS, stage_labels(config)), "predict")
     + ([config["predict_manifest"]] if config["predict_manifest"] else [])
 )
 

@@ -72,10 +72,21 @@ def _png_text(data: bytes) -> list[bytes]:
 
 
 def artefacts(work: Path, where: str = "results") -> list[Path]:
-    """Every file a run wrote in `where`: results/ (the report included), or Snakemake's
-    own logs (.snakemake/log), which list every job's input paths."""
-    folder = work / ("results" if where == "results" else ".snakemake/log")
+    """Every file a run wrote in `where`: "results" (the report included), "snakemake
+    logs" (.snakemake/log) or "snakemake", all of Snakemake's own records (.snakemake/: its
+    logs, and the metadata of every output: input paths, parameters, shell commands)."""
+    folders = {"results": "results", "snakemake logs": ".snakemake/log", "snakemake": ".snakemake"}
+    folder = work / folders[where]
     return [p for p in folder.rglob("*") if p.is_file()]
+
+
+def names(path: Path, work: Path) -> list[str]:
+    """A file's name as written, and as meant: .snakemake/metadata/ names each record by
+    its output path in base64."""
+    name = str(path.relative_to(work))
+    if path.parent.name == "metadata":
+        return [name, base64.urlsafe_b64decode(path.name).decode(errors="replace")]
+    return [name]
 
 
 def scan(
@@ -89,7 +100,7 @@ def scan(
     files = artefacts(work, where)
     for path in files:
         name = str(path.relative_to(work))
-        hits += [(name, p) for p in phi if p in name]
+        hits += [(name, p) for p in phi for n in names(path, work) if p in n]
         for blob in blobs(path.read_bytes()):
             payloads += 1
             hits += [(name, forms[m.group(0)]) for m in pattern.finditer(blob)]

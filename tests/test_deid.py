@@ -4,6 +4,7 @@ break commands or escape results/."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 from phi_scan import dicom_phi, scan
 from PIL import Image, PngImagePlugin
 
-from conftest import snakemake, tiny_config
+from conftest import TINY_BATCHES, snakemake, tiny_config
 from spectstage.deid import KEY_VARIABLE, Redactor, pseudonym
 from spectstage.errors import InputError
 
@@ -78,50 +79,60 @@ def _original_ids(phi: set[str]) -> set[str]:
 @pytest.mark.workflow
 def test_no_phi_anywhere_in_results(pseudonymised_run, pseudonymised_report):
     """Every artefact in results/ (the HTML report and what it embeds included), in
-    contents, compressed contents, text chunks and file names. Snakemake's own logs
-    (.snakemake/log) and its report's rule listing name the input paths, so the original
-    folders (next test); what the DICOM headers hold is nowhere."""
+    contents, compressed contents, text chunks and file names; and Snakemake's own records
+    in .snakemake/ (logs, and the metadata of every output), which name each rule's input
+    paths: the rules that read raw files declare lists of them that name no patient."""
     work, phi = pseudonymised_run
     files, payloads, hits = scan(work, phi)
-    hits = [(f, p) for f, p in hits if not (f == "results/report.html" and p.startswith("MRN"))]
-    header_phi = phi - _original_ids(phi)
-    logs, _, log_hits = scan(work, dicom_phi(work / "raw"), where="snakemake logs")
+    records, _, record_hits = scan(work, phi, where="snakemake")
     print(f"\npseudonymised run: {len(phi)} PHI strings in {files} files ({payloads} payloads) "
-          f"of results/ (in the report: {len(header_phi)} besides the folder names), "
-          f"DICOM PHI in {logs} Snakemake logs: {len(hits) + len(log_hits)} found")  # fmt: skip
-    assert len(phi) > 60 and files > 50 and logs >= 1
+          f"of results/ (the report included) and {records} files of .snakemake/: "
+          f"{len(hits) + len(record_hits)} found")  # fmt: skip
+    assert len(phi) > 60 and files > 50 and records > 20
     assert sum("^" in p for p in phi) >= 4  # DICOM and planted names: every layout ran
-    assert hits == [] and log_hits == []
+    assert hits == [] and record_hits == []
 
 
 @pytest.mark.workflow
-@pytest.mark.xfail(
-    strict=True,
-    reason="known leak: Snakemake's --report lists every rule's input paths, which name the "
-    "original patient folders; README says not to share report.html of a pseudonymised run",
-)
 def test_the_report_of_a_pseudonymised_run_names_no_original_folder(
     pseudonymised_run, pseudonymised_report
 ):
+    """Snakemake's report embeds each rule's input paths (its rule listing): with raw
+    files as inputs they would name the patient folders."""
     _, phi = pseudonymised_run
     text = pseudonymised_report.read_text(errors="replace")
+    assert '"check_batch_0": {"input": ["results/inputs/batch_0.tsv"]' in text
     assert [i for i in _original_ids(phi) if i in text] == []
 
 
+def _change_a_file(raw: Path) -> None:
+    changed = sorted(raw.rglob("*.png"))[0]
+    changed.write_bytes(changed.read_bytes())  # same bytes, a new modification time
+
+
+def _add_a_patient(raw: Path) -> None:
+    patient = sorted(raw.glob("stage_2/*"))[0]
+    shutil.copytree(patient, patient.with_name("MRN9900001"))
+
+
 @pytest.mark.workflow
-def test_ids_are_keyed_pseudonyms_and_stable(pseudonymised_run):
-    work, _ = pseudonymised_run
-    cohort = pd.read_csv(work / "results" / "cohort.csv")
-    assert cohort["patient_id"].str.match(r"^sub-[0-9a-f]{16}$").all()
-    oof = pd.read_csv(work / "results" / "oof_predictions.csv")
-    assert set(oof["scan_id"]) == set(cohort["scan_id"])
-    dry = snakemake(
-        work,
-        "-n",
-        *tiny_config(Path("raw"), work, pseudonymise=True, evaluate={"truth_table": ""}),
-        env=KEY,
-    )
-    assert "Nothing to be done" in dry.stdout + dry.stderr
+@pytest.mark.parametrize("change", [_change_a_file, _add_a_patient])
+def test_a_changed_file_or_a_new_patient_reruns_one_batch(pseudonymised_run, tmp_path, change):
+    """The lists carry the raw files' rerun triggers: a list is rewritten, and its batch
+    re-run, when a file of the batch changes or a patient joins it; no other list is."""
+    work = tmp_path / "work"
+    shutil.copytree(pseudonymised_run[0], work, symlinks=True)
+    args = tiny_config(Path("raw"), work, pseudonymise=True, evaluate={"truth_table": ""})
+    lists = {p: p.read_bytes() for p in (work / "results" / "inputs").glob("batch_*.tsv")}
+    change(work / "raw")
+    dry = snakemake(work, "-n", "--quiet", "rules", *args, env=KEY)
+    out = dry.stdout + dry.stderr
+    rewritten = [p.stem for p, text in lists.items() if p.read_bytes() != text]
+    assert len(lists) == TINY_BATCHES and len(rewritten) == 1, out
+    batch = rewritten[0].removeprefix("batch_")
+    assert set(re.findall(r"check_batch_(\d+)", out)) == {batch}, out
+    assert set(re.findall(r"ingest_batch_(\d+)", out)) == {batch}, out
+    assert "cohort_table" in out
 
 
 def test_pseudonyms_need_a_key_and_depend_on_it(monkeypatch):
