@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from spectstage.demo import acquisition, head, writers
+from spectstage.demo import acquisition, head, screenshots, writers
 from spectstage.demo.acquisition import REALISTIC, Realism
 from spectstage.demo.patients import Patient, render, sample_patient
 from spectstage.geometry import Pose
@@ -133,13 +133,22 @@ def write_patient(item: DemoPatient, folder: Path, conv: SliceConventions) -> di
     phi = writers.fake_phi(rng, item.number)
     extra: dict = {}
     if item.layout == "png":
+        shot = None
+        if item.realism.screenshots:
+            shot = screenshots.sample_screenshot(np.random.default_rng([*item.seed, 4]))
+        shape = (shot.n_slices if shot else STACK_SHAPE[0], *STACK_SHAPE[1:])
         centre_y = (p.pose.matrix() @ [*STRIATUM_CENTRE_MM, 1])[1] + rng.uniform(-6, 6)
-        stack, _ = writers.sample_stack(volume, affine, conv, STACK_SHAPE, (0.0, centre_y, 0.0))
-        writers.write_slices(stack, folder, conv)
+        stack, _ = writers.sample_stack(volume, affine, conv, shape, (0.0, centre_y, 0.0))
+        variant = f"slices-{conv.colormap}-{conv.image_left}-{conv.order}"
+        if shot:
+            screenshots.write_screenshots(stack, folder, conv, shot)
+            variant = f"screenshot-{conv.colormap}-{conv.image_left}-{conv.order}-{shot.ext}"
+            extra.update(shot.row())
+        else:
+            writers.write_slices(stack, folder, conv)
         # The reader centres the stack on the origin: express the pose in that frame.
         t = np.asarray(pose.translation_mm) - (0.0, centre_y, 0.0)
         pose = Pose(pose.rotation_deg, tuple(float(v) for v in t), pose.scale)
-        variant = f"slices-{conv.colormap}-{conv.image_left}-{conv.order}"
     elif item.layout == "nifti":
         axcodes = choose(item, "orientation", NIFTI_ORIENTATIONS)
         form = choose(item, "form", NIFTI_FORMS)
