@@ -6,10 +6,10 @@ VENV ?= .venv
 CORES ?= all
 DEMO_DIR ?= data/demo
 export PATH := $(abspath $(VENV))/bin:$(PATH)
-# Tests on two pytest-xdist workers; every test of the shared workflow run stays on one of
-# them (tests/conftest.py). TEST_WORKERS=0 runs them in one process.
+# Tests on two pytest-xdist workers, a test module at a time, longest modules first (the
+# order of tests/conftest.py, not xdist's by test count). TEST_WORKERS=0: one process.
 TEST_WORKERS ?= 2
-PYTEST_PARALLEL = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup)
+PYTEST_PARALLEL = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder)
 
 .PHONY: demo test test-fast venv lint clean-results bench sync
 

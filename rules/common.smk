@@ -38,7 +38,7 @@ def raw_inputs(scans, name):
     """The input that the check, ingest and predict rules declare for the scans' raw
     files: the files or, with pseudonymise on, results/inputs/<name>.tsv, a list of them
     naming no patient (spectstage.input_list), since Snakemake's records and report list
-    rule inputs and raw paths name the original folders. A changed file re-runs either way."""
+    rule inputs and raw paths name the original folders. A change re-runs either way."""
     files = raw_files(scans)
     if LINTING or not config["pseudonymise"]:
         return files

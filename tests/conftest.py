@@ -87,26 +87,37 @@ def tiny_config(cohort: Path, folder: Path, **extra) -> list[str]:
 
 @pytest.fixture(scope="session")
 def workflow_run(tiny_cohort, tmp_path_factory, worker_id) -> Path:
-    """The tiny cohort through the whole workflow, once; tests only read the results.
+    """The tiny cohort through the whole workflow, made once; each test process reads its
+    own copy (tests only read the results, or copy them before changing anything).
 
-    The data sit inside the working folder under a relative raw_dir, as a user would
-    have them, so a copy of the folder is a faithful second checkout.
+    Under pytest-xdist the workers share one original, beside the shared tiny cohort: the
+    first worker to get here makes it, the other waits for it (a file lock) and copies it,
+    so the tests of the shared run can sit on either worker. The data sit inside the
+    working folder under a relative raw_dir, as a user would have them, so a copy of the
+    folder is a faithful second checkout.
     """
-    if worker_id != "master":  # a second worker here means the xdist group is not honoured
-        owner = tmp_path_factory.getbasetemp().parent / "workflow_run.owner"
-        try:
-            with owner.open("x") as f:
-                f.write(worker_id)
-        except FileExistsError:
-            made_by = owner.read_text()
-            pytest.fail(
-                f"the shared workflow run was already made by {made_by}: its tests must"
-                " form one xdist group (check the pytest and pytest-xdist versions)"
-            )
-    workdir = tmp_path_factory.mktemp("workflow")
+    from filelock import FileLock
+
+    copy = tmp_path_factory.mktemp("workflow")
+    if worker_id == "master":  # not under xdist: the run itself
+        make_workflow_run(tiny_cohort, copy)
+        return copy
+    original = tmp_path_factory.getbasetemp().parent / "workflow_run"
+    made_by = original.with_suffix(".made_by")
+    with FileLock(f"{original}.lock"):
+        if not made_by.exists():
+            if original.exists():  # a worker died making it: never made twice
+                pytest.fail(f"the shared workflow run {original} was started, not finished")
+            make_workflow_run(tiny_cohort, original)
+            made_by.write_text(worker_id)
+    shutil.copytree(original, copy, symlinks=True, dirs_exist_ok=True)
+    return copy
+
+
+def make_workflow_run(tiny_cohort: Path, workdir: Path) -> None:
+    workdir.mkdir(exist_ok=True)
     shutil.copytree(tiny_cohort, workdir / "raw")
     snakemake(workdir, "--cores", "2", *tiny_config(Path("raw"), workdir))
-    return workdir
 
 
 @pytest.fixture(scope="session")
@@ -138,19 +149,39 @@ def scratch_cohort(tiny_cohort, tmp_path) -> Path:
     return copy
 
 
+# The modules that take longest, first (pytest-xdist hands each worker the next module in
+# collection order; the Makefile passes --no-loadscope-reorder): the heavy ones spread over
+# both workers and the short unit-test modules fill the gaps at the end. test_slurm
+# starts the shared run on one worker while test_deid makes its own run on the other.
+LONGEST_FIRST = (
+    "test_slurm.py",
+    "test_deid.py",
+    "test_faults.py",
+    "test_train.py",
+    "test_determinism.py",
+    "test_concurrency.py",
+    "test_predict.py",
+    "test_report.py",
+    "test_dvc.py",
+    "test_phi.py",
+    "test_workflow.py",
+)
+
+
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
 def pytest_collection_modifyitems(items):
     """Every test that needs the shared workflow run carries the `workflow` marker, whether
     it asks for `workflow_run` directly or through another fixture, so that
-    `-m "not workflow"` (make test-fast) never starts it; and all of them form one
-    pytest-xdist group, so that with `--dist loadgroup` one worker makes the run once.
-    (xdist joins the names of several groups into one: mark no test with another.)"""
+    `-m "not workflow"` (make test-fast) never starts it. Each module's tests form one
+    pytest-xdist group, so that with `--dist loadgroup` its module fixtures are made once
+    (xdist joins the names of several groups into one: mark no test with another); the
+    modules are ordered longest first."""
     for item in items:
         if "workflow_run" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.workflow)
-            item.add_marker(pytest.mark.xdist_group("workflow_run"))
-        else:  # a module's tests on one worker: its module-scoped fixtures are made once
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+        item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,12 @@ from conftest import BIN, REPO, run, snakemake, tiny_config
 from spectstage import config
 
 pytestmark = pytest.mark.slurm
-PROFILE = ["--profile", str(REPO / "profiles" / "slurm")]
+# The users' profile, with the executor's status polling shortened for the tests only: the
+# first check 1 s after a submission instead of Snakemake's 10 s, and 1 s after each job
+# that finished (the plugin then backs off by 10 s per check on its own).
+FAST_POLLING = ["--seconds-between-status-checks", "1"]
+FAST_POLLING += ["--slurm-init-seconds-before-status-checks", "1"]
+PROFILE = ["--profile", str(REPO / "profiles" / "slurm"), *FAST_POLLING]
 
 
 @pytest.fixture(scope="module")
@@ -90,16 +95,24 @@ def copy_run(slurm_run, tmp_path) -> Path:
 
 def test_failing_job_is_reported_with_its_slurm_log(slurm_run, tmp_path):
     work = copy_run(slurm_run, tmp_path)
-    # No CUDA behind the fake GPU: asking for it makes the training job fail.
-    args = tiny_config(Path("raw"), work, train={"epochs": 2, "batch_size": 8, "device": "cuda"})
-    target = "results/models/fold_0/model.pt"  # one failing job shows it; two cost twice
-    out = snakemake(work, target, *PROFILE, "--retries", "0", *args, check=False)
+    # A scan broken after the run: the pre-flight check of its batch fails at once, so
+    # the failing job costs a SLURM round trip and no ingest or training.
+    truth = pd.read_csv(work / "raw" / "truth.csv", dtype=str)
+    row = truth[truth["layout"] == "nifti"].iloc[0]
+    (broken,) = (work / "raw" / f"stage_{row['stage']}" / row["patient_id"]).glob("*.nii*")
+    broken.write_bytes(b"not a NIfTI file")
+    out = snakemake(work, *PROFILE, "--retries", "0", *tiny_config(Path("raw"), work), check=False)
     text = out.stdout + out.stderr
     assert out.returncode != 0
-    assert re.search(r"\.snakemake/slurm_logs/group_fold_train_fold/\d+\.log", text), text[-3000:]
-    assert "Error in group fold" in text
-    failed_logs = list((work / "results" / "logs" / "train").glob("*.log"))
-    assert any("no CUDA device" in f.read_text() for f in failed_logs)
+    job_log = r"\.snakemake/slurm_logs/group_ingest_check_batch_(\d+)_ingest_batch_\1/\d+\.log"
+    batches = set(re.findall(job_log, text))  # named where submitted and where it failed
+    assert len(batches) == 1, text[-3000:]
+    (batch,) = batches
+    assert "Error in group ingest" in text
+    # The workflow stops: the failed job (one batch) is the only one ever submitted.
+    assert len(re.findall(r"submitted with SLURM jobid \d+", text)) == 1, text[-3000:]
+    check_log = work / "results" / "logs" / "check" / f"batch_{batch}.log"
+    assert broken.name in check_log.read_text(), check_log.read_text()
 
 
 def test_cancelled_training_resumes_from_its_checkpoint(slurm_run, tmp_path):
@@ -120,8 +133,9 @@ def test_cancelled_training_resumes_from_its_checkpoint(slurm_run, tmp_path):
     deadline = time.time() + 240
     while time.time() < deadline and (not checkpoint.exists() or checkpoint.stat().st_mtime == old):
         time.sleep(0.2)
-    jobs = run(["squeue", "-h", "-o", "%i %k"], work).stdout.split("\n")
-    (job,) = [line.split()[0] for line in jobs if line.endswith(" rule_fold_train_fold")]
+    # This run's training job: the local SLURM may be running other people's jobs too.
+    jobs = run(["squeue", "-h", "-o", "%i %k %Z"], work).stdout.split("\n")
+    (job,) = [j.split()[0] for j in jobs if j.endswith(f" rule_fold_train_fold {work}")]
     run(["scancel", job], work)
     output, _ = first.communicate(timeout=300)
     assert first.returncode != 0, output[-2000:]
