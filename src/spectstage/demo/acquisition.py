@@ -29,7 +29,7 @@ COLLIMATOR_FWHM_MM = (7.5, 9.5)  # a LEHR collimator at ~15 cm; FBP's window add
 # 10); a Hann window attenuates earlier, so it is used with a higher cut-off.
 FILTER_CUTOFF_CYCLES_CM = {"butterworth": (0.5, 0.7), "hann": (0.8, 1.1)}
 TOTAL_COUNTS = (0.8e6, 2.5e6)  # counts in all projections of the slab
-GREY_COUNTS = (9.0, 16.0)  # reconstructed counts per voxel of grey matter (output scale)
+GREY_COUNTS = (12.0, 22.0)  # reconstructed counts per voxel of grey matter (GE file: 0-74)
 AXIAL_SPAN_MM = (160.0, 200.0)  # the reconstructed slab: vertex to upper neck
 FOV_CENTRE_Z_MM = (-12.0, 8.0)  # slab centre in scanner z: the skull base and neck inside
 FINE_MM = 2.2  # render at about this spacing, blur, then average: partial volume
