@@ -14,6 +14,7 @@ fallback reference reads over the partial stack's slices divided by the occipita
 scale).
 
 Usage: python benchmarks/format_invariance.py [--per-stage 2,2,2,2] [--seed 2026] [--label ...]
+[--clean] (the demo's realistic reconstructions by default; --clean: the clean volumes)
 Seed 2026 is fresh: defaults were tuned on the demo's seed 0 and the tests' seed 7. Prints a
 table and writes benchmarks/results/format_invariance.json. Never asserts. CNN-probability
 invariance and the mixed-cohort balanced accuracy need training runs and are not measured here.
@@ -33,6 +34,7 @@ from report import report
 from spectstage.atlas import STRIATAL_REGIONS
 from spectstage.config import validate
 from spectstage.demo import writers
+from spectstage.demo.acquisition import CLEAN, REALISTIC
 from spectstage.demo.cohort import STACK_SHAPE, STRIATUM_CENTRE_MM, DemoPatient, make_volume, plan
 from spectstage.geometry import apply
 from spectstage.ingest import ingest_scan
@@ -180,6 +182,11 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--label", default="current code")
     ap.add_argument(
+        "--clean",
+        action="store_true",
+        help="the clean demo volumes (no acquisition realism): the before of issue 19",
+    )
+    ap.add_argument(
         "--fallback",
         default=None,
         help="ingest.reference_fallback (default: the config's; nonstriatal_brain = before)",
@@ -189,7 +196,9 @@ def main() -> None:
     )
     args = ap.parse_args()
     per_stage = [int(n) for n in args.per_stage.split(",")]
-    items = plan(per_stage, [str(i + 1) for i in range(len(per_stage))], "nifti", args.seed)
+    realism = CLEAN if args.clean else REALISTIC
+    stages = [str(i + 1) for i in range(len(per_stage))]
+    items = plan(per_stage, stages, "nifti", args.seed, realism=realism)
     with tempfile.TemporaryDirectory() as tmp:
         fallback = args.fallback or validate({"raw_dir": tmp})["ingest"]["reference_fallback"]
         table = ingest_all(items, Path(tmp), fallback)
@@ -203,6 +212,7 @@ def main() -> None:
     scale_true = table.fallback_scale_true_pose.dropna()
     extra = {
         "label": args.label,
+        "realism": realism.label,
         "seed": args.seed,
         "reference_fallback": fallback,
         "per_stage": per_stage,

@@ -60,6 +60,8 @@ PATIENT_TABLES = (
 #: DVC's own small files under data/ and results/, and the metrics it compares in git
 DVC_FILES = (".dvc", ".gitignore", "metrics.json")
 PACKAGE_DATA_MAX_BYTES = 1_000_000
+#: The README's figures: small PNGs of synthetic demo scans, under docs/ only
+DOC_FIGURE_MAX_BYTES = 200_000
 
 
 def data_files(repo: Path, tracked: list[str]) -> list[str]:
@@ -69,6 +71,9 @@ def data_files(repo: Path, tracked: list[str]) -> list[str]:
         path = repo / name
         if name.startswith("src/spectstage/") and path.stat().st_size < PACKAGE_DATA_MAX_BYTES:
             continue  # the package's own small data files (schema, tables)
+        figure = name.startswith("docs/") and name.endswith(".png") and path.is_file()
+        if figure and path.stat().st_size < DOC_FIGURE_MAX_BYTES:
+            continue  # a README figure (of the synthetic demo)
         head = path.read_bytes()[:352] if path.is_file() else b""
         if (
             name.lower().endswith(DATA_SUFFIXES)
@@ -92,6 +97,9 @@ def test_data_file_check_catches_what_it_should(tmp_path):
         "results/metrics.json": b"{}",
         "data/site/scans.dvc": b"outs: []",
         "README.md": b"text",
+        "docs/demo_stack.png": b"\x89PNG",
+        "docs/big.png": b"\x89PNG" + b"\0" * 200_000,
+        "docs/scan.nii.gz": b"\x1f\x8b",
     }
     for name, content in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
@@ -102,4 +110,6 @@ def test_data_file_check_catches_what_it_should(tmp_path):
         "a/brain.nii.gz",
         "results/models/fold_0/model.pt",
         "doc/cohort.csv",
+        "docs/big.png",
+        "docs/scan.nii.gz",
     }

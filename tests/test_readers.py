@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from spectstage.demo import writers
+from spectstage.demo.acquisition import CLEAN
 from spectstage.demo.cohort import NIFTI_ORIENTATIONS, STACK_SHAPE, DemoPatient, make_volume
 from spectstage.demo.patients import sample_patient
 from spectstage.demo.writers import SERIES_VARIANT, DicomVariant
@@ -33,9 +34,10 @@ def corr(a: np.ndarray, b: np.ndarray) -> float:
 
 @pytest.fixture(scope="module")
 def truth():
-    """One patient's true native volume (RAS), its affine and its random stream."""
+    """One patient's true native volume (RAS), its affine and its random stream: the clean
+    variant, for exact comparisons (test_demo_realism.py reads the realistic ones)."""
     rng = np.random.default_rng(3)
-    item = DemoPatient(sample_patient(rng, "P0001", "2", 1, 4), "nifti", (3, 1, 0))
+    item = DemoPatient(sample_patient(rng, "P0001", "2", 1, 4), "nifti", (3, 1, 0), realism=CLEAN)
     volume, affine, stream = make_volume(item)
     return volume, affine, stream
 

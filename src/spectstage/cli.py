@@ -54,12 +54,14 @@ def _redactor(cfg):
 
 
 def cmd_demo_data(args: argparse.Namespace, out: Output) -> None:
+    from spectstage.demo.acquisition import Realism
     from spectstage.demo.cohort import generate
     from spectstage.io.slices import SliceConventions
 
     per_stage = [int(n) for n in args.per_stage.split(",")]
     conv = SliceConventions(image_left=args.image_left, colormap=args.colormap)
     try:
+        off = list(Realism.EFFECTS) if args.clean else [e for e in args.without.split(",") if e]
         manifest = generate(
             args.out,
             args.format,
@@ -69,6 +71,7 @@ def cmd_demo_data(args: argparse.Namespace, out: Output) -> None:
             workers=args.workers,
             id_prefix=args.id_prefix,
             id_offset=args.id_offset,
+            realism=Realism.without(off, args.grid),
         )
     except ValueError as err:
         raise InputError(str(err)) from err
@@ -298,6 +301,27 @@ def _add_input_commands(sub) -> None:
         type=int,
         default=0,
         help="number the patients from OFFSET+1, so a second cohort does not reuse IDs",
+    )
+    p.add_argument(
+        "--clean",
+        action="store_true",
+        help="no acquisition realism: Poisson noise on the blurred phantom, 64^3 grid, "
+        "plain slice stacks (for exact comparisons)",
+    )
+    p.add_argument(
+        "--without",
+        default="",
+        metavar="EFFECTS",
+        help="switch off some realism effects, comma-separated: reconstruction "
+        "(projections + FBP on a clinical grid), extracerebral (scalp, glands, neck), "
+        "screenshots (viewer-screenshot slice stacks)",
+    )
+    p.add_argument(
+        "--grid",
+        choices=["mixed", "128", "64"],
+        default="mixed",
+        help="acquisition matrix of the reconstruction: 128 (~2 mm pixels, ~4.4 mm slices), "
+        "64 (~4 mm) or mixed per patient (default)",
     )
     p.set_defaults(func=cmd_demo_data)
 

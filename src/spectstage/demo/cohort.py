@@ -13,12 +13,13 @@ import re
 import shutil
 import zlib
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from spectstage.demo import writers
+from spectstage.demo import acquisition, head, screenshots, writers
+from spectstage.demo.acquisition import REALISTIC, Realism
 from spectstage.demo.patients import Patient, render, sample_patient
 from spectstage.geometry import Pose
 from spectstage.io.slices import SliceConventions
@@ -53,6 +54,7 @@ class DemoPatient:
     # the number in the patient ID (the fake PHI's name uses it too); 0 for a patient made
     # outside a cohort plan (tests, benchmarks)
     number: int = 0
+    realism: Realism = REALISTIC  # the realistic default; CLEAN for exact comparisons
 
 
 def choose(item: DemoPatient, what: str, options: tuple):
@@ -62,10 +64,30 @@ def choose(item: DemoPatient, what: str, options: tuple):
     return options[int(rng.integers(len(options)))]
 
 
-def make_volume(item: DemoPatient) -> tuple[np.ndarray, np.ndarray, np.random.Generator]:
-    """The patient's reconstructed native volume (RAS) and its random stream for writing."""
+def acquire(item: DemoPatient) -> tuple[np.ndarray, np.ndarray, np.random.Generator, dict]:
+    """The patient's reconstructed native volume (RAS), its affine, its random stream for
+    writing, and the truth of how it was acquired."""
     rng = np.random.default_rng([*item.seed, 1])
-    volume, affine = render(item.patient, rng)
+    setup = np.random.default_rng([*item.seed, 3])  # its own stream: clean volumes unchanged
+    real = item.realism
+    levels = head.Extracerebral.sample(setup) if real.extracerebral else None
+    info: dict = {"realism": real.label}
+    if real.reconstruction:
+        acq = acquisition.sample_acquisition(setup, real.grid)
+        volume, affine = acquisition.reconstruct(item.patient, acq, levels, rng)
+        info.update(acq.row())
+        # the clean grid's columns, here for the acquisition grid
+        info.update(voxel_mm=round(acq.pixel_mm, 4), counts_per_unit=round(acq.grey_counts, 4))
+    else:
+        volume, affine = render(item.patient, rng, levels)
+    if levels is not None:
+        info.update({f"uptake_{k}": round(v, 4) for k, v in asdict(levels).items()})
+    return volume, affine, rng, info
+
+
+def make_volume(item: DemoPatient) -> tuple[np.ndarray, np.ndarray, np.random.Generator]:
+    """The patient's reconstructed native volume (RAS), its affine and its random stream."""
+    volume, affine, rng, _ = acquire(item)
     return volume, affine, rng
 
 
@@ -76,6 +98,7 @@ def plan(
     seed: int,
     id_prefix: str = "P",
     id_offset: int = 0,
+    realism: Realism = REALISTIC,
 ) -> list[DemoPatient]:
     """Patients numbered id_offset + 1 ... id_offset + n (a second cohort given an offset
     or a prefix never reuses a first cohort's IDs); the patients themselves depend on the
@@ -97,26 +120,35 @@ def plan(
                 layout = LAYOUTS[1 + int(prng.integers(2))]
             else:
                 layout = fmt
-            items.append(DemoPatient(patient, layout, pseed, number))
+            items.append(DemoPatient(patient, layout, pseed, number, realism))
     return items
 
 
 def write_patient(item: DemoPatient, folder: Path, conv: SliceConventions) -> dict:
     """Write one patient's files; returns its ground-truth row."""
     p = item.patient
-    volume, affine, rng = make_volume(item)
+    volume, affine, rng, acquired = acquire(item)
     folder.mkdir(parents=True)
     pose = p.pose
     phi = writers.fake_phi(rng, item.number)
     extra: dict = {}
     if item.layout == "png":
+        shot = None
+        if item.realism.screenshots:
+            shot = screenshots.sample_screenshot(np.random.default_rng([*item.seed, 4]))
+        shape = (shot.n_slices if shot else STACK_SHAPE[0], *STACK_SHAPE[1:])
         centre_y = (p.pose.matrix() @ [*STRIATUM_CENTRE_MM, 1])[1] + rng.uniform(-6, 6)
-        stack, _ = writers.sample_stack(volume, affine, conv, STACK_SHAPE, (0.0, centre_y, 0.0))
-        writers.write_slices(stack, folder, conv)
+        stack, _ = writers.sample_stack(volume, affine, conv, shape, (0.0, centre_y, 0.0))
+        variant = f"slices-{conv.colormap}-{conv.image_left}-{conv.order}"
+        if shot:
+            screenshots.write_screenshots(stack, folder, conv, shot)
+            variant = f"screenshot-{conv.colormap}-{conv.image_left}-{conv.order}-{shot.ext}"
+            extra.update(shot.row())
+        else:
+            writers.write_slices(stack, folder, conv)
         # The reader centres the stack on the origin: express the pose in that frame.
         t = np.asarray(pose.translation_mm) - (0.0, centre_y, 0.0)
         pose = Pose(pose.rotation_deg, tuple(float(v) for v in t), pose.scale)
-        variant = f"slices-{conv.colormap}-{conv.image_left}-{conv.order}"
     elif item.layout == "nifti":
         axcodes = choose(item, "orientation", NIFTI_ORIENTATIONS)
         form = choose(item, "form", NIFTI_FORMS)
@@ -148,6 +180,7 @@ def write_patient(item: DemoPatient, folder: Path, conv: SliceConventions) -> di
         "scale": pose.scale,
         "voxel_mm": p.voxel_mm,
         "counts_per_unit": p.counts_per_unit,
+        **acquired,
         **extra,
     }
 
@@ -166,6 +199,7 @@ def generate(
     workers: int | None = None,
     id_prefix: str = "P",
     id_offset: int = 0,
+    realism: Realism = REALISTIC,
 ) -> Path:
     """Write the cohort into `out` (which must not exist yet); returns the manifest path."""
     import pandas as pd
@@ -184,7 +218,7 @@ def generate(
             f"id prefix {id_prefix!r} / offset {id_offset}: the prefix must start with a letter "
             "and hold only letters, digits, _ and -; the offset must not be negative"
         )
-    items = plan(per_stage, stages, fmt, seed, id_prefix, id_offset)
+    items = plan(per_stage, stages, fmt, seed, id_prefix, id_offset, realism)
     jobs = [(it, tmp / f"stage_{it.patient.stage}" / it.patient.patient_id, conv) for it in items]
     with ProcessPoolExecutor(max_workers=workers or os.cpu_count()) as pool:
         truth = list(pool.map(_write_one, jobs, chunksize=4))

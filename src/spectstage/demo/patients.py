@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from spectstage.demo import phantom
+from spectstage.demo import head, phantom
 from spectstage.geometry import Pose, apply, grid_points
 
 FWHM_MM = 10.0  # reconstructed resolution of a clinical SPECT system
@@ -91,8 +91,11 @@ def native_affine(voxel_mm: float, matrix: int = MATRIX) -> np.ndarray:
     return aff
 
 
-def render(patient: Patient, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Reconstructed counts on the native grid: (float32 array in RAS index order, affine)."""
+def render(
+    patient: Patient, rng: np.random.Generator, levels: head.Extracerebral | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Clean counts on the native grid: (float32 array in RAS index order, affine): Poisson
+    noise on the blurred phantom (with the extracerebral uptake of `levels` if given)."""
     aff = native_affine(patient.voxel_mm)
     fine = aff.copy()
     fine[:3, :3] /= SUPERSAMPLE
@@ -100,7 +103,10 @@ def render(patient: Patient, rng: np.random.Generator) -> tuple[np.ndarray, np.n
     shape = (MATRIX * SUPERSAMPLE,) * 3
     world = grid_points(shape, fine)
     template_pts = apply(np.linalg.inv(patient.pose.matrix()), world)
-    act = phantom.evaluate(template_pts, patient.uptake).reshape(shape)
+    if levels is None:
+        act = phantom.evaluate(template_pts, patient.uptake).reshape(shape)
+    else:
+        act = head.evaluate(template_pts, patient.uptake, levels).reshape(shape)
     sigma = FWHM_MM / 2.3548 / (patient.voxel_mm / SUPERSAMPLE)
     act = ndimage.gaussian_filter(act, sigma, mode="constant")
     s = SUPERSAMPLE

@@ -1,0 +1,127 @@
+"""Viewer-screenshot slice stacks (demo/screenshots.py) through the slice reader, against the
+generator's true stack: correlation after canonicalisation and left/right against the truth,
+for each colour map, both displays, JPEG, clipped windows, burnt-in text and partial stacks.
+"""
+
+from __future__ import annotations
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+
+from spectstage.demo import screenshots, writers
+from spectstage.demo.cohort import STACK_SHAPE, DemoPatient, generate, make_volume
+from spectstage.demo.patients import sample_patient
+from spectstage.demo.screenshots import Screenshot
+from spectstage.errors import InputError
+from spectstage.io import load_scan
+from spectstage.io.slices import SliceConventions
+
+SEED = 29
+
+
+@pytest.fixture(scope="module")
+def truth():
+    """A realistic stage-3 patient (asymmetric loss, so a left-right flip shows)."""
+    rng = np.random.default_rng([SEED, 2])
+    item = DemoPatient(sample_patient(rng, "P0001", "3", 2, 4), "png", (SEED, 2, 0))
+    volume, affine, _ = make_volume(item)
+    return volume, affine
+
+
+def canonical(data, affine) -> np.ndarray:
+    return nib.as_closest_canonical(
+        nib.Nifti1Image(np.asarray(data, np.float32), affine)
+    ).get_fdata()
+
+
+def corr(a, b) -> float:
+    return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
+
+
+def write_and_read(truth, tmp_path, conv: SliceConventions, shot: Screenshot):
+    volume, affine = truth
+    shape = (shot.n_slices, *STACK_SHAPE[1:])
+    stack, stack_aff = writers.sample_stack(volume, affine, conv, shape, (0.0, 0.0, 0.0))
+    screenshots.write_screenshots(stack, tmp_path, conv, shot)
+    return load_scan(tmp_path, conv), stack, stack_aff
+
+
+VARIANTS = {  # (colour map, image_left, order, screenshot, minimum r with the true stack)
+    "hot-radiological": ("hot", "patient_right", "anterior_to_posterior", Screenshot(), 0.98),
+    "grey-neurological-white-text": (
+        "gray",
+        "patient_left",
+        "posterior_to_anterior",
+        Screenshot(white_text=True, bar_side="left", header_corner="bottom_left"),
+        0.97,
+    ),
+    "jet-window-clipped-mildly": (
+        "jet",
+        "patient_right",
+        "posterior_to_anterior",
+        Screenshot(window_low=0.03, window_high=0.93, label_corner="top_right"),
+        0.97,
+    ),
+    "nipy_spectral-neurological": (
+        "nipy_spectral",
+        "patient_left",
+        "anterior_to_posterior",
+        Screenshot(bar_side="none", label_corner="top_left", header_corner="top_right"),
+        0.97,
+    ),
+    "hot-jpeg-white-text-partial": (
+        "hot",
+        "patient_right",
+        "anterior_to_posterior",
+        Screenshot(white_text=True, jpeg_quality=80, n_slices=16),
+        0.90,
+    ),
+    "jet-jpeg": ("jet", "patient_left", "anterior_to_posterior", Screenshot(jpeg_quality=85), 0.88),
+}
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_screenshot_reads_back_as_the_true_stack(truth, tmp_path, name):
+    colormap, image_left, order, shot, min_r = VARIANTS[name]
+    conv = SliceConventions(order=order, image_left=image_left, colormap=colormap)
+    scan, stack, stack_aff = write_and_read(truth, tmp_path, conv, shot)
+    np.testing.assert_allclose(scan.affine, stack_aff, atol=1e-6)
+    got, want = canonical(scan.data, scan.affine), canonical(stack, stack_aff)
+    assert corr(got, want) >= min_r
+    # Left/right against the truth: the striatal box correlates with the true box better
+    # than with its mirror image (the patient's loss is asymmetric).
+    box = np.s_[32:96, :, 40:88]  # canonical x (right-left), y (slices), z (rows)
+    assert corr(got[box], want[box]) > corr(got[box], want[::-1][box]) + 0.05
+
+
+def test_text_that_changes_per_slice_is_not_uptake(truth, tmp_path):
+    """White text is the hot map's top colour; it differs on every slice, so only its
+    sharpness gives it away. Where it was drawn, the read volume holds background."""
+    conv = SliceConventions(colormap="hot")
+    shot = Screenshot(white_text=True, bar_side="none", label_corner="top_left")
+    scan, stack, _ = write_and_read(truth, tmp_path, conv, shot)
+    label = np.s_[:, 2:13, 3:60]  # "Im k/30" at the top left, over the air above the head
+    assert scan.data[label].max() < 0.15 * scan.data.max()
+    assert stack[label].max() < 0.15 * stack.max()  # (the truth there is air too)
+
+
+def test_a_clipped_window_is_refused_naming_the_folder(truth, tmp_path):
+    conv = SliceConventions(colormap="hot")
+    with pytest.raises(InputError, match="window/level clipped the uptake") as err:
+        write_and_read(truth, tmp_path, conv, Screenshot(window_high=0.6))
+    assert str(tmp_path) in str(err.value)
+
+
+def test_default_png_cohort_is_screenshots_recorded_in_truth(tmp_path):
+    out = generate(tmp_path / "demo", "png", [2, 1], seed=SEED, workers=1).parent
+    truth = pd.read_csv(out / "truth.csv").set_index("patient_id")
+    assert truth["variant"].str.startswith("screenshot-").all()
+    for pid, row in truth.iterrows():
+        folder = out / f"stage_{row.stage}" / pid
+        files = sorted(folder.iterdir())
+        assert len(files) == row.shot_n_slices
+        assert {f.suffix for f in files} == {".jpg" if row.shot_jpeg_quality else ".png"}
+        scan = load_scan(folder, SliceConventions())
+        assert scan.data.shape[0] == row.shot_n_slices
