@@ -6,8 +6,13 @@ the template's), masked to the template's head, optimising a Similarity3DTransfo
 (rigid + isotropic scale; head size varies) or, with `ingest.registration: affine`,
 an affine refinement of it. When the fit is poor (correlation with the template below
 GOOD_FIT) it restarts from tilted and shifted poses and keeps the best: partial slice
-stacks and tilted heads defeat a centre-of-mass start. Deterministic: a fixed sampling
-seed and one thread. SimpleITK works in LPS millimetres; poses are stored in RAS.
+stacks and tilted heads defeat a centre-of-mass start. Scans finer than REGISTRATION_MM
+(128-matrix reconstructions, slice images) are binned to about it first: SPECT carries
+~10 mm of detail, binning averages counting noise, and every metric evaluation is cheaper.
+Partial scans then get a rigid refinement on the striata against a model of the scan's own
+striatal binding (`_striatal_model`), so that disease, which empties the putamen first,
+does not pull the regions towards the caudate. Deterministic: a fixed sampling seed and
+one thread. SimpleITK works in LPS millimetres; poses are stored in RAS.
 """
 
 from __future__ import annotations
@@ -17,8 +22,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from spectstage.atlas import STRIATAL_REGIONS
 from spectstage.geometry import Pose, apply
 from spectstage.io import Scan
+from spectstage.template import FWHM_MM as TEMPLATE_FWHM_MM
 from spectstage.template import Template
 
 SEED = 7  # metric sampling seed: same scan -> same pose
@@ -27,12 +34,13 @@ HISTOGRAM_BINS = 32
 REGISTRATION_MM = 4.0  # the template is binned to this for registration: SPECT is ~10 mm FWHM
 SHRINK = (2, 1)  # per level, of REGISTRATION_MM: 8 mm, then 4 mm
 SMOOTH_MM = (6.0, 3.0)
-ITERATIONS = 60
+ITERATIONS = 30  # per level; the landmarks do not move after ~30 (benchmarks/README.md)
 GOOD_FIT = 0.7  # correlation below which the multi-start search runs
-STRIATAL_MARGIN_MM = 30.0  # the refinement's mask: the striata and this much around them
+STRIATAL_MARGIN_MM = 20.0  # the refinement's mask: the striata and this much around them
+REFINE_MM = 2.0  # the refinement's grid: the striata are ~10-20 mm across
 REFINE_LEVELS = (1, 2.0)  # shrink, smoothing mm
-REFINE_SAMPLING = 0.5
-REFINE_ITERATIONS = 60
+REFINE_SAMPLING = 0.25
+REFINE_ITERATIONS = 40
 REFINE_TOLERANCE = 0.05  # correlation the refinement may lose over the covered head
 PARTIAL_COVERAGE = 0.8  # share of the template head below which a scan is partial
 # Restarts: (rotation about x = nod, y offset mm, z offset mm). Nodding is the commonest
@@ -160,34 +168,73 @@ def _start(sitk, base, rotate_x_deg: float, shift_mm: tuple[float, float]):
 
 @dataclass
 class _Fixed:
-    """Template images for SimpleITK, at REGISTRATION_MM (made once per template: the
-    pyramid levels then shrink small images, which keeps a registration well under 1 s)."""
+    """Template images for SimpleITK, made once per template: the global fit's at
+    REGISTRATION_MM (the pyramid levels then shrink small images), and the striatal
+    refinement's at REFINE_MM (its mask, the regions blurred to the scans' resolution, and
+    the RAS points of the mask where the binding model is fitted)."""
 
     image: object
     head_mask: object
     striatal_mask: object
     striatal_centre: tuple[float, float, float]  # LPS mm
+    refine_grid: object  # an image with the refinement grid's geometry
+    region_maps: np.ndarray  # (regions, z, y, x): each striatal region blurred, SimpleITK order
+    refine_points: np.ndarray  # (N, 3) RAS mm of the striatal mask's voxels
+    refine_inside: np.ndarray  # the mask, SimpleITK order
 
     @classmethod
     def of(cls, sitk, tmpl: Template) -> _Fixed:
         head = ndimage.binary_dilation(tmpl.head(), iterations=2)
         near = ndimage.distance_transform_edt(~tmpl.striatum(), sampling=tmpl.grid.voxel_mm)
-        factor = [max(1, round(REGISTRATION_MM / tmpl.grid.voxel_mm))] * 3
+        voxel = tmpl.grid.voxel_mm
 
-        def shrunk(data, pixel):
+        def shrunk(data, pixel, mm=REGISTRATION_MM):
+            factor = [max(1, round(mm / voxel))] * 3
             return sitk.BinShrink(to_sitk(data, tmpl.affine, pixel), factor)
 
-        image = shrunk(tmpl.image, sitk.sitkFloat32)
+        def mask(data, mm=REGISTRATION_MM):
+            binned = shrunk(data.astype(np.float32), sitk.sitkFloat32, mm)
+            return sitk.Cast(binned > 0, sitk.sitkUInt8)
+
         centre = tmpl.affine @ [*ndimage.center_of_mass(tmpl.striatum()), 1.0]
+        sigma = TEMPLATE_FWHM_MM / 2.3548 / voxel
+        maps = [
+            ndimage.gaussian_filter(tmpl.mask(r).astype(np.float32), sigma)
+            for r in STRIATAL_REGIONS
+        ]
+        # Cropped to the mask's box: the metric's image filters then run on ~1/8 of the grid.
+        box = _box(sitk, mask(near <= STRIATAL_MARGIN_MM, REFINE_MM))
+        striatal_mask = box(mask(near <= STRIATAL_MARGIN_MM, REFINE_MM))
+        inside = sitk.GetArrayFromImage(striatal_mask).astype(bool)
         return cls(
-            image,
-            sitk.Cast(shrunk(head.astype(np.float32), sitk.sitkFloat32) > 0, sitk.sitkUInt8),
-            sitk.Cast(
-                shrunk((near <= STRIATAL_MARGIN_MM).astype(np.float32), sitk.sitkFloat32) > 0,
-                sitk.sitkUInt8,
-            ),
+            shrunk(tmpl.image, sitk.sitkFloat32),
+            mask(head),
+            striatal_mask,
             tuple(float(v) for v in (FLIP @ centre)[:3]),
+            striatal_mask,
+            np.stack(
+                [sitk.GetArrayFromImage(box(shrunk(m, sitk.sitkFloat32, REFINE_MM))) for m in maps]
+            ),
+            _ras_points(striatal_mask, inside),
+            inside,
         )
+
+
+def _box(sitk, mask):
+    """A function cropping images on the mask's grid to the mask's bounding box."""
+    inside = np.argwhere(sitk.GetArrayFromImage(mask))[:, ::-1]  # x, y, z
+    lo, hi = inside.min(axis=0), inside.max(axis=0) + 1
+    return lambda image: sitk.RegionOfInterest(
+        image, [int(v) for v in hi - lo], [int(v) for v in lo]
+    )
+
+
+def _ras_points(image, inside: np.ndarray) -> np.ndarray:
+    """RAS mm of the voxels of a SimpleITK image where `inside` (SimpleITK z, y, x order)."""
+    index = np.argwhere(inside)[:, ::-1].astype(np.float64)  # -> x, y, z
+    direction = np.array(image.GetDirection()).reshape(3, 3) * np.array(image.GetSpacing())
+    lps = index @ direction.T + np.array(image.GetOrigin())
+    return lps * [-1.0, -1.0, 1.0]
 
 
 _FIXED: dict[int, tuple[Template, _Fixed]] = {}
@@ -205,31 +252,30 @@ def _fixed(sitk, tmpl: Template) -> _Fixed:
 class _Images:
     """The SimpleITK images one registration needs."""
 
-    fixed: object
-    head_mask: object
-    striatal_mask: object
-    striatal_centre: tuple[float, float, float]
+    fixed: _Fixed
     moving: object
     smoothed: np.ndarray  # scan for the quality measure (Poisson noise removed)
 
     @classmethod
     def of(cls, sitk, scan: Scan, tmpl: Template) -> _Images:
-        f = _fixed(sitk, tmpl)
         data = np.clip(scan.data.astype(np.float32), 0, None)
         return cls(
-            f.image,
-            f.head_mask,
-            f.striatal_mask,
-            f.striatal_centre,
-            to_sitk(data, scan.affine, sitk.sitkFloat32),
+            _fixed(sitk, tmpl),
+            _binned(sitk, to_sitk(data, scan.affine, sitk.sitkFloat32)),
             ndimage.gaussian_filter(data, 4.0 / np.asarray(scan.voxel_mm)),
         )
+
+
+def _binned(sitk, image):
+    """The scan binned (averaged) to about REGISTRATION_MM along each finer axis."""
+    factor = [max(1, int(REGISTRATION_MM / s + 0.25)) for s in image.GetSpacing()]
+    return image if factor == [1, 1, 1] else sitk.BinShrink(image, factor)
 
 
 def _global_fit(sitk, images: _Images, scan: Scan, tmpl: Template):
     """Moments start, then restarts while the fit is poor; the best (transform, corr, overlap)."""
     base = sitk.CenteredTransformInitializer(
-        images.fixed,
+        images.fixed.image,
         images.moving,
         sitk.Similarity3DTransform(),
         sitk.CenteredTransformInitializerFilter.MOMENTS,
@@ -238,7 +284,7 @@ def _global_fit(sitk, images: _Images, scan: Scan, tmpl: Template):
     for rx, dy, dz in ((0.0, 0.0, 0.0), *RESTARTS):
         t = _start(sitk, base, rx, (dy, dz))
         try:
-            _method(sitk, images.head_mask, t).Execute(images.fixed, images.moving)
+            _method(sitk, images.fixed.head_mask, t).Execute(images.fixed.image, images.moving)
         except RuntimeError:  # e.g. too few samples inside the scan at a bad start
             continue
         corr, overlap = _correlation(_matrix_ras(t), scan, images.smoothed, tmpl)
@@ -253,31 +299,49 @@ def _global_fit(sitk, images: _Images, scan: Scan, tmpl: Template):
     return best
 
 
-def _refine(sitk, images: _Images, t):
+def _striatal_model(sitk, images: _Images, scan: Scan, matrix: np.ndarray):
+    """The scan's own striatal binding on the refinement grid: a constant plus each region's
+    blurred map, with amplitudes fitted (least squares) to the scan at the pose `matrix`.
+    Correlating with this instead of the template keeps the fit on the striata when disease
+    has emptied the posterior putamen and the template's pattern no longer matches."""
+    f = images.fixed
+    voxels = apply(np.linalg.inv(scan.affine) @ matrix, f.refine_points)
+    values = ndimage.map_coordinates(images.smoothed, voxels.T, order=1, mode="nearest")
+    design = np.column_stack([np.ones(len(values)), *(m[f.refine_inside] for m in f.region_maps)])
+    coef, *_ = np.linalg.lstsq(design, values, rcond=None)
+    model = coef[0] + np.tensordot(coef[1:], f.region_maps, axes=1)
+    image = sitk.GetImageFromArray(model.astype(np.float32))
+    image.CopyInformation(f.refine_grid)
+    return image
+
+
+def _refine(sitk, images: _Images, scan: Scan, t):
     """Rigid correction on the striata and their surroundings, on top of the global fit
     (kept fixed as the moving initial transform): head outlines differ between people
     more than where the striata sit in them. Returns the refinement's 4x4 RAS matrix."""
+    model = _striatal_model(sitk, images, scan, _matrix_ras(t))
     euler = sitk.Euler3DTransform()
-    euler.SetCenter(images.striatal_centre)
+    euler.SetCenter(images.fixed.striatal_centre)
     r = _method(
         sitk,
-        images.striatal_mask,
+        images.fixed.striatal_mask,
         euler,
         levels=((REFINE_LEVELS[0],), (REFINE_LEVELS[1],)),
-        correlation=True,  # near the striata uptake is linear in the template's
+        correlation=True,  # the model's uptake is linear in the scan's
         sampling=REFINE_SAMPLING,
         learning_rate=1.0,
         iterations=REFINE_ITERATIONS,
     )
     r.SetMovingInitialTransform(t)
-    r.Execute(images.fixed, images.moving)
+    r.Execute(model, images.moving)
     return _matrix_ras(euler)
 
 
 def register(scan: Scan, tmpl: Template, transform: str = "similarity") -> Registration:
     """Global fit to the head; for scans covering part of the head only (slice stacks),
     then a rigid refinement on the striata, since the head outline cannot anchor them.
-    (Not for whole-head scans: the striatal pattern changes with disease and would bias it.)"""
+    (Not for whole-head scans: there the whole head anchors them as well, measured against
+    the demo's truth, and the striatal shapes of one atlas do not then enter the pose.)"""
     sitk = _sitk()
     images = _Images.of(sitk, scan, tmpl)
     t, corr, overlap = _global_fit(sitk, images, scan, tmpl)
@@ -288,11 +352,11 @@ def register(scan: Scan, tmpl: Template, transform: str = "similarity") -> Regis
         affine.SetMatrix(t.GetMatrix())
         affine.SetTranslation(t.GetTranslation())
         t = affine
-        _method(sitk, images.head_mask, t).Execute(images.fixed, images.moving)
+        _method(sitk, images.fixed.head_mask, t).Execute(images.fixed.image, images.moving)
     matrix = _matrix_ras(t)
     if overlap < PARTIAL_COVERAGE:
         try:
-            refined = matrix @ _refine(sitk, images, t)
+            refined = matrix @ _refine(sitk, images, scan, t)
         except RuntimeError:  # too few samples: keep the global fit
             refined = None
         if refined is not None:

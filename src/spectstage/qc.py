@@ -31,8 +31,10 @@ MAX_OFFSET_MM = 60.0  # the head centre this far from the scanner's: off-centre 
 MIN_STRIATAL_SBR = 0.2  # below this in every striatal region the striatum was not found
 MAX_STRIATAL_SBR = 8.0  # above this the intensities are not DaTSCAN-like
 MIN_REFERENCE_COUNTS = 5.0  # mean counts per voxel in the reference: too noisy below
-FIGURE_INCHES = (6.0, 2.6)
+FIGURE_INCHES = (6.0, 2.9)
 DPI = 80
+TITLE_STRIP = 0.13  # top share of the figure holding the scan ID, above the panels, so that
+# it cannot cover nilearn's orientation letters (it hid the coronal panel's "R")
 
 
 def hotspot_share(volume: np.ndarray, tmpl: Template) -> float:
@@ -81,8 +83,9 @@ def write_montage(volume: np.ndarray, tmpl: Template, scan_id: str, path: Path) 
 def striatal_view(volume: np.ndarray, tmpl: Template, title: str, cmap: str, inches):
     """(figure, nilearn display): the canonical volume's coronal and axial slice through
     the striata, radiological (patient right on the image's left), with orientation letters
-    and slice coordinates; the scale tops at the striata's 99th percentile. The QC montage
-    and the saliency overlay draw on it. No pyplot: no global state."""
+    and slice coordinates; the scale tops at the striata's 99th percentile; the title in a
+    strip above the panels. The QC montage and the saliency overlay draw on it. No pyplot:
+    no global state."""
     import nibabel as nib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -104,25 +107,35 @@ def striatal_view(volume: np.ndarray, tmpl: Template, title: str, cmap: str, inc
         draw_cross=False,
         colorbar=False,
         black_bg=True,
-        title=title,
         figure=fig,
+        axes=(0.0, 0.0, 1.0, 1.0 - TITLE_STRIP),
     )
+    fig.text(0.01, 0.99, title, color="white", size=11, ha="left", va="top")
     return fig, display
 
 
 def _draw_montage(volume: np.ndarray, tmpl: Template, scan_id: str, path: Path) -> None:
-    import nibabel as nib
-
     fig, display = striatal_view(volume, tmpl, scan_id, "hot", FIGURE_INCHES)
-    outlines = np.zeros(tmpl.atlas.shape, dtype=np.int16)
-    for label, name in tmpl.labels.items():
-        if name in STRIATAL_REGIONS:
-            outlines[tmpl.atlas == label] = label
-    display.add_contours(
-        nib.Nifti1Image(outlines, tmpl.affine),
-        levels=[v - 0.5 for v in sorted(np.unique(outlines)) if v],
-        colors="cyan",
-        linewidths=0.6,
-    )
+    outlines, levels = _outlines(tmpl)
+    display.add_contours(outlines, levels=levels, colors="cyan", linewidths=0.6)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=DPI, facecolor="black")
+
+
+_OUTLINES: dict[int, tuple[Template, object, list[float]]] = {}
+
+
+def _outlines(tmpl: Template):
+    """(label image of the striatal regions, contour levels between them), once per template."""
+    cached = _OUTLINES.get(id(tmpl))
+    if cached is None or cached[0] is not tmpl:
+        import nibabel as nib
+
+        outlines = np.zeros(tmpl.atlas.shape, dtype=np.int16)
+        for label, name in tmpl.labels.items():
+            if name in STRIATAL_REGIONS:
+                outlines[tmpl.atlas == label] = label
+        levels = [v - 0.5 for v in sorted(np.unique(outlines)) if v]
+        _OUTLINES.clear()
+        cached = _OUTLINES[id(tmpl)] = (tmpl, nib.Nifti1Image(outlines, tmpl.affine), levels)
+    return cached[1], cached[2]
