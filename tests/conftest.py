@@ -150,21 +150,26 @@ def scratch_cohort(tiny_cohort, tmp_path) -> Path:
 
 
 # The modules that take longest, first (pytest-xdist hands each worker the next module in
-# collection order; the Makefile passes --no-loadscope-reorder): the heavy ones spread over
-# both workers and the short unit-test modules fill the gaps at the end. test_slurm
-# starts the shared run on one worker while test_deid makes its own run on the other.
+# collection order; the Makefile passes --no-loadscope-reorder), as `pytest --durations`
+# measured them: the heavy ones spread over both workers and the short unit-test modules
+# fill the gaps at the end. test_slurm makes the shared run on one worker while test_dvc
+# (its own runs) starts on the other.
 LONGEST_FIRST = (
+    "test_dvc.py",
     "test_slurm.py",
     "test_deid.py",
     "test_faults.py",
     "test_train.py",
     "test_determinism.py",
+    "test_console.py",
     "test_concurrency.py",
-    "test_predict.py",
-    "test_report.py",
-    "test_dvc.py",
-    "test_phi.py",
+    "test_augment.py",
     "test_workflow.py",
+    "test_alignment.py",
+    "test_bad_inputs.py",
+    "test_report.py",
+    "test_predict.py",
+    "test_phi.py",
 )
 
 
