@@ -13,6 +13,7 @@ import pytest
 from spectstage import template
 from spectstage.config import validate
 from spectstage.demo import phantom
+from spectstage.demo.acquisition import Realism
 from spectstage.demo.cohort import DemoPatient, generate, make_volume
 from spectstage.demo.patients import sample_patient
 from spectstage.geometry import Pose, apply
@@ -117,6 +118,9 @@ def test_measured_sbr_order_follows_the_truth(workflow_run, tiny_cohort):
     assert np.mean(agree) >= MIN_ORDER_AGREEMENT, np.mean(agree)
 
 
+PLAIN_SLICES = Realism.without(["screenshots"])
+
+
 @pytest.mark.parametrize("image_left", ["patient_right", "patient_left"])
 @pytest.mark.parametrize("fmt", ["png", "dicom", "nifti"])
 def test_left_and_right_never_swapped(tmp_path, monkeypatch, image_left, fmt):
@@ -146,7 +150,8 @@ def test_left_and_right_never_swapped(tmp_path, monkeypatch, image_left, fmt):
         return [dataclasses.replace(items[0], patient=patient)]
 
     monkeypatch.setattr(demo_cohort, "plan", asymmetric_plan)
-    generate(out, fmt, [1, 0], seed=5, conv=conv, workers=1)
+    # Plain slice renderings (no viewer text or JPEG): the pixel check below reads them raw.
+    generate(out, fmt, [1, 0], seed=5, conv=conv, workers=1, realism=PLAIN_SLICES)
     if fmt == "png":
         # Independent of the reader: hot striatal pixels (the healthy right putamen gives
         # most) must sit on the image's left exactly when image_left is patient_right.

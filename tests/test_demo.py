@@ -14,7 +14,7 @@ def digest(folder) -> str:
     h = hashlib.sha256()
     for f in sorted(p for p in folder.rglob("*") if p.is_file()):
         # DICOM UIDs are random by design; compare pixel content and the tables.
-        if f.suffix in {".csv", ".png", ".gz"}:
+        if f.suffix in {".csv", ".png", ".jpg", ".gz"}:
             h.update(f.read_bytes())
     return h.hexdigest()
 

@@ -98,7 +98,7 @@ def test_realism_switches_and_truth_columns(tmp_path):
     assert Realism.without(["extracerebral"]).label == "reconstruction+screenshots"
     with pytest.raises(ValueError, match="unknown realism effect"):
         Realism.without(["noise"])
-    out = generate(tmp_path / "c", "nifti", [1, 1], seed=SEED, workers=1, realism=CLEAN).parent
+    out = generate(tmp_path / "c", "nifti", [1], seed=SEED, workers=1, realism=CLEAN).parent
     truth = pd.read_csv(out / "truth.csv")
     assert set(truth["realism"]) == {"clean"} and "matrix" not in truth
     clean = acquire(

@@ -124,6 +124,38 @@ def plan(
     return items
 
 
+def _write_stack(item: DemoPatient, volume, affine, rng, folder: Path, conv) -> tuple:
+    """The coronal stack around the striatum, a viewer screenshot when realistic;
+    (variant name, the stack's centre y in scanner mm, truth columns)."""
+    shot = None
+    if item.realism.screenshots:
+        shot = screenshots.sample_screenshot(np.random.default_rng([*item.seed, 4]))
+    shape = (shot.n_slices if shot else STACK_SHAPE[0], *STACK_SHAPE[1:])
+    striatum = item.patient.pose.matrix() @ [*STRIATUM_CENTRE_MM, 1]
+    centre_y = striatum[1] + rng.uniform(-6, 6)
+    stack, _ = writers.sample_stack(volume, affine, conv, shape, (0.0, centre_y, 0.0))
+    name = f"{conv.colormap}-{conv.image_left}-{conv.order}"
+    if shot is None:
+        writers.write_slices(stack, folder, conv)
+        return f"slices-{name}", centre_y, {}
+    screenshots.write_screenshots(stack, folder, conv, shot)
+    return f"screenshot-{name}-{shot.ext}", centre_y, shot.row()
+
+
+def _write_dicom(item: DemoPatient, volume, affine, rng, folder: Path, phi: dict) -> tuple:
+    """One DICOM vendor variant, sometimes beside a planar distractor; (variant, columns)."""
+    if item.layout == "dicom_multiframe":
+        dicom = choose(item, "dicom", MULTIFRAME_VARIANTS)
+        writers.write_dicom_multiframe(volume, affine, folder / "NM00001", phi, dicom)
+    else:
+        dicom = choose(item, "dicom", SERIES_VARIANTS)
+        writers.write_dicom_series(volume, affine, folder, phi, rng, dicom)
+    if rng.uniform() < DISTRACTOR_SHARE:
+        writers.write_dicom_planar(volume, folder / "NM_PLANAR", phi)
+        return dicom.name, {"distractor_series": True}
+    return dicom.name, {}
+
+
 def write_patient(item: DemoPatient, folder: Path, conv: SliceConventions) -> dict:
     """Write one patient's files; returns its ground-truth row."""
     p = item.patient
@@ -131,21 +163,8 @@ def write_patient(item: DemoPatient, folder: Path, conv: SliceConventions) -> di
     folder.mkdir(parents=True)
     pose = p.pose
     phi = writers.fake_phi(rng, item.number)
-    extra: dict = {}
     if item.layout == "png":
-        shot = None
-        if item.realism.screenshots:
-            shot = screenshots.sample_screenshot(np.random.default_rng([*item.seed, 4]))
-        shape = (shot.n_slices if shot else STACK_SHAPE[0], *STACK_SHAPE[1:])
-        centre_y = (p.pose.matrix() @ [*STRIATUM_CENTRE_MM, 1])[1] + rng.uniform(-6, 6)
-        stack, _ = writers.sample_stack(volume, affine, conv, shape, (0.0, centre_y, 0.0))
-        variant = f"slices-{conv.colormap}-{conv.image_left}-{conv.order}"
-        if shot:
-            screenshots.write_screenshots(stack, folder, conv, shot)
-            variant = f"screenshot-{conv.colormap}-{conv.image_left}-{conv.order}-{shot.ext}"
-            extra.update(shot.row())
-        else:
-            writers.write_slices(stack, folder, conv)
+        variant, centre_y, extra = _write_stack(item, volume, affine, rng, folder, conv)
         # The reader centres the stack on the origin: express the pose in that frame.
         t = np.asarray(pose.translation_mm) - (0.0, centre_y, 0.0)
         pose = Pose(pose.rotation_deg, tuple(float(v) for v in t), pose.scale)
@@ -153,19 +172,10 @@ def write_patient(item: DemoPatient, folder: Path, conv: SliceConventions) -> di
         axcodes = choose(item, "orientation", NIFTI_ORIENTATIONS)
         form = choose(item, "form", NIFTI_FORMS)
         writers.write_nifti(volume, affine, folder / f"{p.patient_id}.nii.gz", axcodes, form)
-        extra["nifti_orientation"] = axcodes
+        extra = {"nifti_orientation": axcodes}
         variant = f"nifti-{form}-{axcodes}"
     else:
-        if item.layout == "dicom_multiframe":
-            dicom = choose(item, "dicom", MULTIFRAME_VARIANTS)
-            writers.write_dicom_multiframe(volume, affine, folder / "NM00001", phi, dicom)
-        else:
-            dicom = choose(item, "dicom", SERIES_VARIANTS)
-            writers.write_dicom_series(volume, affine, folder, phi, rng, dicom)
-        variant = dicom.name
-        if rng.uniform() < DISTRACTOR_SHARE:
-            writers.write_dicom_planar(volume, folder / "NM_PLANAR", phi)
-            extra["distractor_series"] = True
+        variant, extra = _write_dicom(item, volume, affine, rng, folder, phi)
     return {
         "patient_id": p.patient_id,
         "scan_id": p.patient_id,

@@ -56,7 +56,7 @@ def sample_screenshot(rng: np.random.Generator) -> Screenshot:
     partial = rng.uniform() < PARTIAL_SHARE
     return Screenshot(
         window_low=0.0 if rng.uniform() < 0.6 else float(rng.uniform(0.01, 0.05)),
-        window_high=1.0 if rng.uniform() < 0.5 else float(rng.uniform(0.92, 1.0)),
+        window_high=1.0 if rng.uniform() < 0.5 else float(rng.uniform(0.95, 1.0)),
         bar_side=str(rng.choice(["left", "right", "right", "none"])),
         header_corner=CORNERS[corners[0]],
         label_corner=CORNERS[corners[1]],
