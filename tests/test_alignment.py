@@ -24,12 +24,14 @@ from spectstage.preprocess import register
 
 TMPL = template.load()
 LANDMARKS = np.array(list(phantom.landmarks().values()))
-# Regression bounds at what the code reaches now, not the goals (mean 2 mm, p95 4 mm), which
-# benchmarks/alignment.py measures: whole-head scans ~2.8 mm; slice stacks, covering part of
-# the head only, ~4 mm.
-MAX_MEAN_MM = 3.5
-MAX_MEAN_PARTIAL_MM = 5.0
-MAX_ONE_SCAN_MM = 6.0
+# Regression bounds at what the code reaches now with a margin (benchmarks/alignment.py
+# measures the goals, mean 2 mm and p95 4 mm, on 35-scan cohorts): on the realistic demo
+# (the default, and these tests' input) whole-head scans 1.9 mm mean (max 2.6), slice stacks
+# 2.0 mm (max 3.1); on the clean demo (its ellipsoid brain is shorter than MNI152's, which
+# tilts the whole-head fit) 2.9 mm (max 3.4) and 2.3 mm (max 2.6).
+MAX_MEAN_MM = 2.8
+MAX_MEAN_PARTIAL_MM = 3.0
+MAX_ONE_SCAN_MM = 4.0
 MIN_ORDER_AGREEMENT = 0.95
 
 

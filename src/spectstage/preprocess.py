@@ -369,12 +369,23 @@ def register(scan: Scan, tmpl: Template, transform: str = "similarity") -> Regis
 
 
 def resample(scan: Scan, matrix: np.ndarray, tmpl: Template) -> tuple[np.ndarray, np.ndarray]:
-    """(scan on the template grid, mask of template voxels the scan covers)."""
-    to_voxel = (np.linalg.inv(scan.affine) @ matrix @ tmpl.affine).astype(np.float32)
-    grid = np.indices(tmpl.image.shape, dtype=np.float32).reshape(3, -1)
-    idx = to_voxel[:3, :3] @ grid + to_voxel[:3, 3:4]
-    upper = np.array(scan.data.shape, dtype=np.float32)[:, None] - 0.5
-    covered = np.all((idx >= -0.5) & (idx <= upper), axis=0)
-    values = ndimage.map_coordinates(scan.data, idx, order=1, mode="nearest")
+    """(scan on the template grid, mask of template voxels the scan covers): linear
+    interpolation by SimpleITK (one thread); a template voxel is covered when its centre
+    maps within half a voxel of the scan's voxel centres."""
+    sitk = _sitk()
+    lps = FLIP @ matrix @ FLIP
+    transform = sitk.AffineTransform(3)
+    transform.SetMatrix([float(v) for v in lps[:3, :3].ravel()])
+    transform.SetTranslation([float(v) for v in lps[:3, 3]])
+    grid = to_sitk(np.zeros(tmpl.image.shape, dtype=np.uint8), tmpl.affine)
+
+    def onto_grid(data, interpolator, pixel):
+        image = to_sitk(data, scan.affine, pixel)
+        out = sitk.Resample(image, grid, transform, interpolator, 0.0, pixel)
+        return sitk.GetArrayFromImage(out).transpose(2, 1, 0)
+
+    values = onto_grid(scan.data.astype(np.float32), sitk.sitkLinear, sitk.sitkFloat32)
+    ones = np.ones(scan.data.shape, dtype=np.uint8)
+    covered = onto_grid(ones, sitk.sitkNearestNeighbor, sitk.sitkUInt8).astype(bool)
     values[~covered] = 0.0
-    return values.reshape(tmpl.image.shape).astype(np.float32), covered.reshape(tmpl.image.shape)
+    return values.astype(np.float32), covered

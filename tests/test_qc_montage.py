@@ -1,0 +1,31 @@
+"""The QC montage: both orientation letters on both panels, radiological, none hidden."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from spectstage import template
+from spectstage.qc import FIGURE_INCHES, striatal_view
+
+
+def test_montage_shows_r_and_l_on_each_panel_and_the_title_hides_none():
+    """Radiological convention (patient right on the image's left) on the coronal and the
+    axial panel, and the scan ID's box overlaps no orientation letter (it hid the
+    coronal 'R')."""
+    tmpl = template.load()
+    fig, display = striatal_view(tmpl.image, tmpl, "sub-0123456789abcdef", "hot", FIGURE_INCHES)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    (title,) = [t for t in fig.texts if t.get_text() == "sub-0123456789abcdef"]
+    title_box = title.get_window_extent(renderer)
+    for cut in ("y", "z"):
+        letters = {
+            t.get_text(): t.get_window_extent(renderer)
+            for t in display.axes[cut].ax.texts
+            if t.get_text() in ("R", "L") and t.get_visible()
+        }
+        assert set(letters) == {"R", "L"}, (cut, letters)
+        assert letters["R"].x0 < letters["L"].x0, cut  # radiological
+        for box in letters.values():
+            assert not title_box.overlaps(box), (cut, title_box, box)
+    assert np.isfinite(title_box.x0)
