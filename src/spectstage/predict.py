@@ -213,6 +213,7 @@ def external_metrics(
         return None
     from spectstage import config  # here: evaluate imports scipy.stats (~2 s)
     from spectstage.evaluate import finite, section
+
     settings = user_cfg["evaluate"] if user_cfg is not None else None
     boot = {
         key: settings[name] if settings is not None else config.default("evaluate", name)
