@@ -84,12 +84,15 @@ def spectstage(workdir: Path, *args: str) -> float:
 def one_run(workdir: Path, base: dict, variant: str, seed: int, jobs: int) -> dict:
     """Every fold of one (variant, seed), then evaluate: the run's metrics.json."""
     run = workdir / "seeds" / f"{variant}_seed{seed}"
-    if (run / "metrics.json").is_file():  # a finished run is reused
+    seeds = {"augment": {"seed": seed}, "train": {"seed": seed}}
+    settings = yaml.safe_dump(merged(merged(base, VARIANTS[variant]), seeds))
+    cfg = run / "config.yaml"
+    if (run / "metrics.json").is_file():  # a finished run is reused, if of this config
+        if cfg.read_text() != settings:
+            raise SystemExit(f"{run}: made with another config; delete it to run again")
         return json.loads((run / "metrics.json").read_text())
     run.mkdir(parents=True, exist_ok=True)
-    seeds = {"augment": {"seed": seed}, "train": {"seed": seed}}
-    cfg = run / "config.yaml"
-    cfg.write_text(yaml.safe_dump(merged(merged(base, VARIANTS[variant]), seeds)))
+    cfg.write_text(settings)
     k = pd.read_csv(workdir / "results" / "folds.csv")["fold"].nunique()
     with ThreadPoolExecutor(jobs) as pool:
         predictions = list(pool.map(lambda f: run_fold(workdir, run, cfg, f), range(k)))

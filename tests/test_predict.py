@@ -341,6 +341,11 @@ def test_pseudonymised_predict_never_prints_a_new_patients_original_id(
     assert proc.returncode == 2 and "truncated" in proc.stderr, proc.stderr
     assert "MRN5551234" not in proc.stdout + proc.stderr
     assert pseudonym("MRN5551234") in proc.stderr
+    # found while the inputs are gathered, before any scan is read
+    twice = [broken.parent, broken.parent, "--models", pseudonymous]
+    proc = predict(twice, tmp_path, capsys, False)
+    assert proc.returncode == 2 and "listed twice" in proc.stderr, proc.stderr
+    assert "MRN5551234" not in proc.stdout + proc.stderr
 
 
 def _altered_in_place(path: Path, **changes) -> None:

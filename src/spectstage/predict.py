@@ -147,10 +147,13 @@ def predict(
     cfg = preparation(ensemble, user_cfg)
     tmpl = load_template(cfg["ingest"])
     check_installation(ensemble, tmpl, models_dir)
-    scans = predict_inputs(paths, ensemble.labels)
+
+    def protect(found: list[ScanInput]) -> None:
+        if cfg["pseudonymise"] and redact_ids is not None:
+            redact_ids([i for s in found for i in (s.patient_id, s.scan_id)])
+
+    scans = predict_inputs(paths, ensemble.labels, on_found=protect)
     if cfg["pseudonymise"]:
-        if redact_ids is not None:
-            redact_ids([s.patient_id for s in scans] + [s.scan_id for s in scans])
         scans = [pseudonymised(s) for s in scans]
     preflight(scans, cfg["slices"])
     prepared = prepare(scans, cfg, tmpl, work_dir, qc)

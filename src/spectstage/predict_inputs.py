@@ -9,6 +9,7 @@ training's own readers (`spectstage.inputs`); an unlabelled scan has stage "".
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from spectstage.errors import InputError
@@ -65,10 +66,18 @@ def scans_of(path: Path, stages: list[str], problems: list[str]) -> list[ScanInp
     return [_single(path)]
 
 
-def predict_inputs(paths: list[Path], stages: list[str]) -> list[ScanInput]:
-    """Every scan of every INPUT, sorted by scan ID; one InputError lists all problems."""
+def predict_inputs(
+    paths: list[Path],
+    stages: list[str],
+    on_found: Callable[[list[ScanInput]], None] | None = None,
+) -> list[ScanInput]:
+    """Every scan of every INPUT, sorted by scan ID; one InputError lists all problems.
+    `on_found` sees the scans first, even when there are problems (so that a redactor
+    knows their IDs before the error names them)."""
     problems: list[str] = []
     scans = [s for p in paths for s in scans_of(Path(p), stages, problems)]
+    if on_found is not None:
+        on_found(scans)
     _duplicates(scans, problems)
     if not scans and not problems:
         problems.append(f"no scans found in {', '.join(map(str, paths))}")

@@ -85,23 +85,26 @@ def load_ensemble(models_dir: Path) -> Ensemble:
         network = _network(model["meta"], labels)
         network.load_state_dict(model["ensemble"][0])
         folds.append(FoldModel(fold, model["meta"], network, list(model["ensemble"])))
-    ids, vectors = _training_scans(models_dir, sorted(raw))
+    ids, vectors = _training_scans(models_dir, raw)
     return Ensemble(card, folds, ids, vectors)
 
 
-def _training_scans(models_dir: Path, folds: list[int]) -> tuple[list[str], np.ndarray | None]:
+def _training_scans(models_dir: Path, raw: dict[int, dict]) -> tuple[list[str], np.ndarray | None]:
     """The fingerprints of every fold's training and inner-validation scans, for the
-    duplicate check; None when a fold's training_scans.pt is not there (a models folder
-    shared without them)."""
+    duplicate check, from training_scans.pt (or, for models trained before it existed,
+    model.pt); None when a fold has neither (a models folder shared without them)."""
     from spectstage.train_outputs import TRAINING_SCANS
 
     ids: dict[str, int] = {}
     vectors = []
-    for fold in folds:
+    for fold, model in sorted(raw.items()):
         path = models_dir / f"fold_{fold}" / TRAINING_SCANS
-        if not path.is_file():
+        if path.is_file():
+            seen = torchfiles.load(path)
+        elif "training_scans" in model:
+            seen = model["training_scans"]
+        else:
             return [], None
-        seen = torchfiles.load(path)
         for sid, vec in zip(seen["scan_ids"], seen["vectors"], strict=True):
             if sid not in ids:
                 ids[sid] = len(vectors)

@@ -36,9 +36,10 @@ def ensemble_predictions(
 
 
 def model_extras(cfg, labels: list[str], folds_csv: Path, cohort_csv: Path, fold: int) -> dict:
-    """What model.pt carries for prediction beside the weights: the card of the settings
-    that shape the input (`spectstage.model_card`) and a fingerprint of each training
-    and inner-validation scan (to warn when a new patient is one of them)."""
+    """What a fold keeps for prediction beside the weights: the card of the settings that
+    shape the input (`spectstage.model_card`, in model.pt) and a fingerprint of each
+    training and inner-validation scan (training_scans.pt: to warn when a new patient is
+    one of them)."""
     from spectstage.cohort import read_table
     from spectstage.folds import read_folds, scan_vectors
 
@@ -102,6 +103,8 @@ def write_outputs(
         # Low-resolution images of the training patients: a file of its own, so that a
         # models folder can be shared without them (README: Stage new patients).
         torchfiles.save(extras["training_scans"], out_dir / TRAINING_SCANS)
+    else:  # never leave an earlier training's scans beside this model
+        (out_dir / TRAINING_SCANS).unlink(missing_ok=True)
     with atomic_path(out_dir / "history.csv") as tmp:
         pd.DataFrame(state.history).to_csv(tmp, index=False)
     for name, table in tables.items():
