@@ -135,6 +135,23 @@ def test_a_changed_file_or_a_new_patient_reruns_one_batch(pseudonymised_run, tmp
     assert "cohort_table" in out
 
 
+@pytest.mark.workflow
+def test_ids_are_keyed_pseudonyms_and_a_rerun_has_nothing_to_do(pseudonymised_run):
+    """Pseudonyms everywhere, and the input lists keep a finished run finished: parsing
+    the workflow again rewrites none of them."""
+    work, _ = pseudonymised_run
+    cohort = pd.read_csv(work / "results" / "cohort.csv")
+    assert cohort["patient_id"].str.match(r"^sub-[0-9a-f]{16}$").all()
+    oof = pd.read_csv(work / "results" / "oof_predictions.csv")
+    assert set(oof["scan_id"]) == set(cohort["scan_id"])
+    lists = {p: p.stat().st_mtime_ns for p in (work / "results" / "inputs").glob("*.tsv")}
+    args = tiny_config(Path("raw"), work, pseudonymise=True, evaluate={"truth_table": ""})
+    dry = snakemake(work, "-n", *args, env=KEY)
+    assert "Nothing to be done" in dry.stdout + dry.stderr
+    assert len(lists) == TINY_BATCHES
+    assert {p: p.stat().st_mtime_ns for p in lists} == lists
+
+
 def test_pseudonyms_need_a_key_and_depend_on_it(monkeypatch):
     monkeypatch.delenv(KEY_VARIABLE, raising=False)
     with pytest.raises(InputError, match=KEY_VARIABLE):
