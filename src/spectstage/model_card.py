@@ -25,7 +25,7 @@ from spectstage.errors import InputError
 
 #: Version of the canonical volumes ingest writes (reading, registration, resampling,
 #: reference normalisation). Raise it with any change that alters them.
-PREPROCESSING_VERSION = 1
+PREPROCESSING_VERSION = 2  # 2: SimpleITK resampling, binning and 30 iterations (stop 13)
 
 #: Card keys every fold's model must share, and that the input must be prepared with.
 SHAPING_KEYS = (
