@@ -38,6 +38,5 @@ def write_input_list(path: str | Path, files: Iterable[str | Path]) -> str:
     path = Path(path)
     text = listing(files)
     if not path.is_file() or path.read_text() != text:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic.write_text(path, text)
+        atomic.write_text(path, text)  # makes the folder
     return str(path)
