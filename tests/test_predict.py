@@ -112,6 +112,7 @@ def test_unlabelled_scan_file_and_patient_folder_and_a_training_duplicate(
     assert (table["stage"] == "").all() and not (tmp_path / "p" / "metrics.json").exists()
     assert table.loc[copy.name, "duplicate_of_training_scan"] == known["scan_id"]
     assert table.loc[new_id, "duplicate_of_training_scan"] == ""
+    assert table["duplicate_checked"].all()
 
     import nibabel as nib
 
@@ -316,7 +317,8 @@ def test_a_models_folder_shared_without_training_scans_predicts_but_checks_no_du
     nifti = next(unseen.glob("stage_*/N*/*.nii.gz"))
     proc = predict([nifti, "--models", shared, "--out", "p.csv", "--no-qc"], tmp_path, capsys)
     table = pd.read_csv(tmp_path / "p.csv", keep_default_na=False)
-    assert (table["duplicate_of_training_scan"] == "not checked").all()
+    assert not table["duplicate_checked"].any()
+    assert (table["duplicate_of_training_scan"] == "").all()
     assert "DUPLICATE" not in proc.stdout
 
 

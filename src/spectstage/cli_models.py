@@ -66,7 +66,24 @@ def cmd_evaluate(args: argparse.Namespace, out: Output) -> None:
 
 
 def cmd_predict(args: argparse.Namespace, out: Output) -> None:
-    from spectstage.predict import console_table, metrics_lines, predict
+    from contextlib import nullcontext
+
+    from spectstage.qc import Montages
+
+    # The montages' process starts first: its plotting imports overlap torch's below.
+    with Montages() if not args.no_qc else nullcontext() as montages:
+        table, metrics, work_dir = _predict(args, out, montages)
+    from spectstage.predict import console_table, metrics_lines
+
+    labels = [c[2:] for c in table.columns if c.startswith("p_")]
+    out.print(console_table(table, labels))
+    if metrics is not None:
+        out.print(metrics_lines(metrics))
+    out.print(f"{args.out}: {len(table)} scan(s); volumes and QC montages in {work_dir}")
+
+
+def _predict(args: argparse.Namespace, out: Output, montages):
+    from spectstage.predict import predict
 
     user_cfg = command_config(args, out) if (args.config or args.settings) else None
     inputs = list(args.inputs)
@@ -86,14 +103,10 @@ def cmd_predict(args: argparse.Namespace, out: Output) -> None:
         work_dir,
         user_cfg,
         args.saliency,
-        qc=not args.no_qc,
+        montages=montages,
         redact_ids=out.redact_ids,
     )
-    labels = [c[2:] for c in table.columns if c.startswith("p_")]
-    out.print(console_table(table, labels))
-    if metrics is not None:
-        out.print(metrics_lines(metrics))
-    out.print(f"{args.out}: {len(table)} scan(s); volumes and QC montages in {work_dir}")
+    return table, metrics, work_dir
 
 
 def summary_lines(metrics: dict) -> str:

@@ -31,9 +31,9 @@ from spectstage.predict_models import (
     load_ensemble,
     preparation,
 )
+from spectstage.qc import Montages
 
 log = logging.getLogger(__name__)
-NOT_CHECKED = "not checked"
 
 
 @dataclass
@@ -64,8 +64,11 @@ def preflight(scans: list[ScanInput], slices: Mapping | None = None) -> None:
         raise InputError("\n  ".join([f"{len(problems)} problem(s) with the input:", *problems]))
 
 
-def prepare(scans: list[ScanInput], cfg: dict, tmpl, work_dir: Path, qc: bool = True) -> Prepared:
-    """Ingest each scan into work_dir/volumes (QC montages in work_dir/qc) and crop it."""
+def prepare(
+    scans: list[ScanInput], cfg: dict, tmpl, work_dir: Path, montages: Montages | None = None
+) -> Prepared:
+    """Ingest each scan into work_dir/volumes and crop it; `montages` draws the QC montages
+    into work_dir/qc (none without)."""
     from spectstage.crop import Crop
     from spectstage.ingest import ingest_scan, write_volume
 
@@ -76,8 +79,11 @@ def prepare(scans: list[ScanInput], cfg: dict, tmpl, work_dir: Path, qc: bool = 
             volume, sidecar = ingest_scan(scan, cfg, tmpl)
         except InputError as err:
             raise InputError(f"{err}\n  {exclude_hint(scan.scan_id)}") from err
-        write_volume(volume, sidecar, tmpl, work_dir / "volumes", work_dir / "qc" if qc else None)
-        volumes.append(work_dir / "volumes" / f"{file_stem(scan.scan_id)}.nii.gz")
+        write_volume(volume, sidecar, tmpl, work_dir / "volumes", None)
+        stem = file_stem(scan.scan_id)
+        if montages is not None:
+            montages.draw(volume, tmpl, scan.scan_id, work_dir / "qc" / f"{stem}.png")
+        volumes.append(work_dir / "volumes" / f"{stem}.nii.gz")
         crops.append(crop(volume)[None])
         raised = [k[5:] for k, v in sidecar["qc"].items() if k.startswith("flag_") and v]
         flags.append(",".join(raised))
@@ -113,14 +119,14 @@ def uncertainty(per_fold: np.ndarray, labels: list[str]) -> pd.DataFrame:
     return table
 
 
-def duplicates(ensemble: Ensemble, volumes: list[Path]) -> list[str]:
-    """Per scan, the training scans it duplicates (the folds' duplicate-scan check);
-    "not checked" when the models came without their training scans' fingerprints."""
+def duplicates(ensemble: Ensemble, volumes: list[Path]) -> list[str] | None:
+    """Per scan, the training scans it duplicates (the folds' duplicate-scan check); None
+    when the models came without their training scans' fingerprints (not checked)."""
     from spectstage.folds import scan_vectors, similar_pairs
 
     if ensemble.training_vectors is None:
         log.warning("duplicate check skipped: the models folder has no training_scans.pt")
-        return [NOT_CHECKED] * len(volumes)
+        return None
     found: list[list[str]] = [[] for _ in volumes]
     if len(ensemble.training_ids):
         for i, j in similar_pairs(scan_vectors(volumes), ensemble.training_vectors):
@@ -135,11 +141,12 @@ def predict(
     work_dir: Path,
     user_cfg: Mapping | None = None,
     saliency: bool = False,
-    qc: bool = True,
+    montages: Montages | None = None,
     redact_ids: Callable[[list[str]], None] | None = None,
 ) -> tuple[pd.DataFrame, dict | None]:
-    """predictions CSV (and metrics.json when labelled, saliency maps on request);
-    returns the predictions and the metrics. With pseudonymisation on, the new patients'
+    """predictions CSV (and metrics.json when labelled, saliency maps on request, QC
+    montages when given `montages`, finished before the CSV is written); returns the
+    predictions and the metrics. With pseudonymisation on, the new patients'
     original IDs go to `redact_ids` before any message can name them."""
     from spectstage.template import load as load_template
 
@@ -156,7 +163,7 @@ def predict(
     if cfg["pseudonymise"]:
         scans = [pseudonymised(s) for s in scans]
     preflight(scans, cfg["slices"])
-    prepared = prepare(scans, cfg, tmpl, work_dir, qc)
+    prepared = prepare(scans, cfg, tmpl, work_dir, montages)
     table = pd.DataFrame(
         {
             "patient_id": [s.patient_id for s in scans],
@@ -166,11 +173,15 @@ def predict(
     )
     per_fold = fold_probabilities(ensemble, prepared.crops)
     table = pd.concat([table, uncertainty(per_fold, ensemble.labels)], axis=1)
-    table["duplicate_of_training_scan"] = duplicates(ensemble, prepared.volumes)
+    found = duplicates(ensemble, prepared.volumes)
+    table["duplicate_checked"] = found is not None
+    table["duplicate_of_training_scan"] = found if found is not None else ""
     table["qc_flags"] = prepared.qc_flags
     for sid, dup in zip(table["scan_id"], table["duplicate_of_training_scan"], strict=True):
-        if dup and dup != NOT_CHECKED:
+        if dup:
             log.warning("%s duplicates training scan(s) %s: not an unseen patient", sid, dup)
+    if montages is not None:
+        montages.finish()  # every montage drawn, or its error raised, before the CSV
     with atomic_path(out) as tmp:
         table.to_csv(tmp, index=False, float_format="%.6f")
     if saliency:
@@ -188,7 +199,7 @@ def write_saliency_maps(
     import nibabel as nib
 
     from spectstage.crop import Crop
-    from spectstage.saliency import crop_saliency, measures, to_canonical, write_saliency
+    from spectstage.saliency import METHODS, crop_saliency, measures, to_canonical, write_saliency
 
     crop = Crop.from_config(ensemble.card["crop"], tmpl.grid)
     maps = crop_saliency(ensemble, prepared.crops, classes)
@@ -198,7 +209,7 @@ def write_saliency_maps(
     ):
         full = to_canonical(crop_map, crop)
         volume = np.asarray(nib.load(path).dataobj, dtype=np.float32)
-        title = f"{scan.scan_id}: Grad-CAM of stage {ensemble.labels[k]}"
+        title = f"{scan.scan_id}: saliency ({METHODS[0]}) of stage {ensemble.labels[k]}"
         write_saliency(full, volume, tmpl, title, work_dir / "saliency" / file_stem(scan.scan_id))
         rows.append({"scan_id": scan.scan_id, "stage": ensemble.labels[k], **measures(full, tmpl)})
     table = pd.DataFrame(rows)
@@ -236,8 +247,7 @@ def console_table(table: pd.DataFrame, labels: list[str]) -> str:
         columns={"stage": "true", "fold_disagreement": "disagree", "predictive_entropy": "entropy"}
     )
     duplicate = table["duplicate_of_training_scan"]
-    found = (duplicate != "") & (duplicate != NOT_CHECKED)
-    notes = np.where(found, "DUPLICATE of training scan " + duplicate, "")
+    notes = np.where(duplicate != "", "DUPLICATE of training scan " + duplicate, "")
     notes = np.where(table["qc_flags"] != "", notes + " QC: " + table["qc_flags"], notes)
     shown = shown.assign(notes=notes)
     if (table["stage"] == UNLABELLED).all():

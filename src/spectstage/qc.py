@@ -80,6 +80,47 @@ def write_montage(volume: np.ndarray, tmpl: Template, scan_id: str, path: Path) 
         gc.unfreeze()
 
 
+class Montages:
+    """QC montages drawn in a second process, as a context manager: `spectstage predict`
+    starts it first, so that importing the plotting libraries (nilearn pulls in
+    scikit-learn: ~4 s, most of staging one patient) runs beside torch's import, the
+    models and the ingest on the other core. Leaving the block waits for every montage and
+    raises the first error; leaving it on an error stops the process at once."""
+
+    def __init__(self) -> None:
+        import multiprocessing
+
+        # spawn, not fork: the parent holds torch's thread pools, which fork can deadlock.
+        context = multiprocessing.get_context("spawn")
+        self._pool = context.Pool(1, initializer=_import_plotting)
+        self._jobs: list = []
+
+    def draw(self, volume: np.ndarray, tmpl: Template, scan_id: str, path: Path) -> None:
+        self._jobs.append(self._pool.apply_async(write_montage, (volume, tmpl, scan_id, path)))
+
+    def finish(self) -> None:
+        """Wait for every montage; raise the first error. Leaving the block does it too."""
+        self._pool.close()
+        try:
+            for job in self._jobs:
+                job.get()
+        finally:
+            self._pool.terminate()
+            self._jobs = []
+
+    def __enter__(self) -> Montages:
+        return self
+
+    def __exit__(self, error_type, *_) -> None:
+        if error_type is None:
+            self.finish()
+        self._pool.terminate()
+
+
+def _import_plotting() -> None:
+    from nilearn import plotting  # noqa: F401
+
+
 def striatal_view(volume: np.ndarray, tmpl: Template, title: str, cmap: str, inches):
     """(figure, nilearn display): the canonical volume's coronal and axial slice through
     the striata, radiological (patient right on the image's left), with orientation letters
