@@ -42,6 +42,20 @@ def _check_values(data: np.ndarray, where: Path) -> None:
         raise InputError(f"{where}: the volume is all zero (or negative)")
 
 
+def _qc(volume, covered, tmpl: Template, reg, ref, sbr: dict, fmt: str) -> dict:
+    """The sidecar's QC measures and flags."""
+    hotspots = hotspot_share(volume, tmpl)
+    return {
+        "registration_correlation": round(reg.correlation, 4),
+        "registration_scale": round(reg.pose.scale, 4),
+        "striatal_hotspot_share": round(hotspots, 4),
+        "template_overlap": round(reg.overlap, 4),
+        "striatum_coverage": round(float(covered[tmpl.striatum()].mean()), 4),
+        "reference_coverage": round(ref.coverage, 4),
+        **flags(reg, ref, sbr, fmt, hotspots),
+    }
+
+
 def ingest_scan(item: ScanInput, cfg: dict, tmpl: Template) -> tuple[np.ndarray, dict]:
     """Read, align, resample and normalise one scan; (volume, sidecar dict)."""
     files = input_files(item.path)
@@ -62,16 +76,6 @@ def ingest_scan(item: ScanInput, cfg: dict, tmpl: Template) -> tuple[np.ndarray,
         raise InputError(f"{item.path}: no uptake in the {ref.region} reference region")
     volume = volume / np.float32(ref.mean)
     sbr = regional_sbr(volume, tmpl)
-    hotspots = hotspot_share(volume, tmpl)
-    qc = {
-        "registration_correlation": round(reg.correlation, 4),
-        "registration_scale": round(reg.pose.scale, 4),
-        "striatal_hotspot_share": round(hotspots, 4),
-        "template_overlap": round(reg.overlap, 4),
-        "striatum_coverage": round(float(covered[tmpl.striatum()].mean()), 4),
-        "reference_coverage": round(ref.coverage, 4),
-        **flags(reg, ref, sbr, scan.format, hotspots),
-    }
     sidecar = {
         "scan_id": item.scan_id,
         "patient_id": item.patient_id,
@@ -100,7 +104,7 @@ def ingest_scan(item: ScanInput, cfg: dict, tmpl: Template) -> tuple[np.ndarray,
             "template_ratio": round(ref.template_ratio, 4),
         },
         "regions": sbr,
-        "qc": qc,
+        "qc": _qc(volume, covered, tmpl, reg, ref, sbr, scan.format),
         "spectstage_version": __version__,
     }
     return volume, sidecar
