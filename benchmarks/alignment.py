@@ -86,9 +86,10 @@ def per_scan(truth: pd.DataFrame, volumes: Path) -> pd.DataFrame:
     for t in truth.itertuples():
         sidecar = json.loads((volumes / f"{t.scan_id}.json").read_text())
         error = apply(estimated_pose(sidecar), points) - apply(true_pose(t), points)
-        row = {"layout": t.layout, "stage": str(t.stage), "landmark_mm": 0.0}
+        row = {"scan_id": t.scan_id, "layout": t.layout, "stage": str(t.stage)}
         row["landmark_mm"] = float(np.linalg.norm(error, axis=1).mean())
         row["flag_registration"] = bool(sidecar["qc"]["flag_registration"])
+        row["reference"] = sidecar["reference"]["region"]
         for r in REGIONS:
             row[f"true_{r}"] = getattr(t, f"sbr_{r}")
             row[f"measured_{r}"] = sidecar["regions"][f"sbr_{r}"]
@@ -110,6 +111,7 @@ def main() -> None:
     ap.add_argument(
         "--out", type=Path, default=Path(__file__).parent / "results" / "alignment.json"
     )
+    ap.add_argument("--table", type=Path, help="also write the per-scan table (CSV) here")
     args = ap.parse_args()
     seconds = whole = None
     with tempfile.TemporaryDirectory() as tmp:
@@ -119,6 +121,8 @@ def main() -> None:
             seconds, whole = ingest_timed(args.raw, volumes)
         truth = pd.read_csv(args.raw / "truth.csv", dtype={"stage": str})
         table = per_scan(truth, volumes)
+    if args.table:
+        table.merge(truth, on="scan_id", suffixes=("", "_truth")).to_csv(args.table, index=False)
     groups = [*table.groupby("layout"), ("all", table)]
     summary = pd.DataFrame(
         {

@@ -35,14 +35,21 @@ from spectstage.atlas import STRIATAL_REGIONS
 from spectstage.config import validate
 from spectstage.demo import writers
 from spectstage.demo.acquisition import CLEAN, REALISTIC
-from spectstage.demo.cohort import STACK_SHAPE, STRIATUM_CENTRE_MM, DemoPatient, make_volume, plan
+from spectstage.demo.cohort import (
+    STACK_SHAPE,
+    STRIATUM_CENTRE_MM,
+    DemoPatient,
+    acquire,
+    make_volume,
+    plan,
+)
 from spectstage.geometry import apply
 from spectstage.ingest import ingest_scan
 from spectstage.inputs import ScanInput
 from spectstage.io import load_scan
 from spectstage.io.slices import SliceConventions
 from spectstage.preprocess import resample
-from spectstage.sbr import reference
+from spectstage.sbr import reference, region_voxels, regional_sbr
 from spectstage.template import Template
 from spectstage.template import load as load_template
 
@@ -108,15 +115,78 @@ def fallback_scale_true_pose(folder: Path, item: DemoPatient, tmpl: Template, cf
     return fallback_scale(volume, item, tmpl, cfg)
 
 
+def true_pose(item: DemoPatient, layout: str, centre_y: float) -> np.ndarray:
+    """The generator's pose in the frame the layout's reader gives (a stack's reader centres
+    it on the origin, so the stack's centre is taken off the translation)."""
+    pose = item.patient.pose.matrix()
+    if layout.startswith("slices"):
+        pose = pose.copy()
+        pose[1, 3] -= centre_y
+    return pose
+
+
+def at_true_pose(folder: Path, item, layout, centre_y, tmpl: Template, cfg: dict) -> dict:
+    """The layout's reference mean and regional SBRs with the template placed by the
+    generator's true pose instead of the registration: what the format and the reference
+    give without registration error (scan units, like the sidecar's mean_counts)."""
+    conv = SliceConventions(colormap=SLICE_LAYOUTS[layout][0]) if layout in SLICE_LAYOUTS else None
+    scan = load_scan(folder, conv or SliceConventions(), "slices" if conv else None)
+    volume, covered = resample(scan, true_pose(item, layout, centre_y), tmpl)
+    s = cfg["ingest"]
+    ref = reference(
+        volume,
+        covered,
+        tmpl,
+        s["reference_region"],
+        s["reference_fallback"],
+        s["reference_min_coverage"],
+    )
+    sbr = regional_sbr(volume / ref.mean, tmpl)
+    return {"ref_mean": ref.mean, **{r: sbr[f"sbr_{r}"] for r in STRIATAL_REGIONS}}
+
+
+def striatal_mean(sbr: dict, ref_mean: float, voxels: dict) -> float:
+    """Voxel-weighted striatal mean in scan units from regional SBRs and the reference."""
+    n = np.array([voxels[r] for r in STRIATAL_REGIONS], dtype=float)
+    return float(n @ (np.array([sbr[r] for r in STRIATAL_REGIONS]) + 1) * ref_mean / n.sum())
+
+
+def scan_row(item, layout, sidecar, seconds, truth_pose: dict, voxels) -> dict:
+    p = item.patient
+    measured = {r: sidecar["regions"][f"sbr_{r}"] for r in STRIATAL_REGIONS}
+    ref_mean = sidecar["reference"]["mean_counts"]
+    row = {
+        "patient_id": p.patient_id,
+        "stage": p.stage,
+        "layout": layout,
+        "seconds": seconds,
+        "reference": sidecar["reference"]["region"],
+        "correlation": sidecar["qc"]["registration_correlation"],
+        "fallback_scale": np.nan,
+        "fallback_scale_true_pose": np.nan,
+        # Registration's effect: registered / true-pose reference and striatal means.
+        "reference_vs_true_pose": ref_mean / truth_pose["ref_mean"],
+        "striatum_vs_true_pose": striatal_mean(measured, ref_mean, voxels)
+        / striatal_mean(truth_pose, truth_pose["ref_mean"], voxels),
+    }
+    for r in STRIATAL_REGIONS:
+        row[f"true_{r}"] = p.uptake.sbr[r]
+        row[f"measured_{r}"] = measured[r]
+        row[f"truepose_{r}"] = truth_pose[r]
+    return row
+
+
 def ingest_all(items: list[DemoPatient], root: Path, fallback: str) -> pd.DataFrame:
     cfg = validate({"raw_dir": str(root), "ingest": {"reference_fallback": fallback}})
     tmpl = load_template(cfg["ingest"])
+    voxels = region_voxels(tmpl)
     rows = []
     for item in items:
         p = item.patient
+        grey_level = acquire(item)[3].get("counts_per_unit", p.counts_per_unit)
         for layout in LAYOUTS:
             folder = root / p.patient_id / layout
-            slices, _ = write(item, layout, folder)
+            slices, centre_y = write(item, layout, folder)
             fmt = "slices" if layout.startswith("slices") else None
             scan = ScanInput(
                 p.patient_id,
@@ -128,22 +198,14 @@ def ingest_all(items: list[DemoPatient], root: Path, fallback: str) -> pd.DataFr
             )
             start = time.perf_counter()
             volume, sidecar = ingest_scan(scan, cfg, tmpl)
-            row = {
-                "patient_id": p.patient_id,
-                "stage": p.stage,
-                "layout": layout,
-                "seconds": time.perf_counter() - start,
-                "reference": sidecar["reference"]["region"],
-                "correlation": sidecar["qc"]["registration_correlation"],
-                "fallback_scale": np.nan,
-                "fallback_scale_true_pose": np.nan,
-            }
+            seconds = time.perf_counter() - start
+            truth_pose = at_true_pose(folder, item, layout, centre_y, tmpl, cfg)
+            row = scan_row(item, layout, sidecar, seconds, truth_pose, voxels)
+            if fmt is None:  # counts: the reference's partial volume, true grey matter = 1
+                row["reference_over_grey_level"] = sidecar["reference"]["mean_counts"] / grey_level
             if layout == REFERENCE_LAYOUT:
                 row["fallback_scale"] = fallback_scale(volume, item, tmpl, cfg)
                 row["fallback_scale_true_pose"] = fallback_scale_true_pose(folder, item, tmpl, cfg)
-            for r in STRIATAL_REGIONS:
-                row[f"true_{r}"] = p.uptake.sbr[r]
-                row[f"measured_{r}"] = sidecar["regions"][f"sbr_{r}"]
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -154,21 +216,39 @@ def stacked(df: pd.DataFrame, prefix: str) -> np.ndarray:
 
 def summarise(table: pd.DataFrame) -> pd.DataFrame:
     measured = [f"measured_{r}" for r in STRIATAL_REGIONS]
+    truepose = [f"truepose_{r}" for r in STRIATAL_REGIONS]
     base = table[table.layout == REFERENCE_LAYOUT].set_index("patient_id")[measured]
+    base_t = table[table.layout == REFERENCE_LAYOUT].set_index("patient_id")[truepose]
     out = {}
     for layout, g in table.groupby("layout", sort=False):
         own = g.set_index("patient_id")[measured]
         ref = base.loc[own.index]
         rel = (own - ref).abs().sum(axis=1) / ref.sum(axis=1)
+        own_t = g.set_index("patient_id")[truepose]
+        ref_t = base_t.loc[own_t.index]
+        per_region = {
+            f"rel_diff_{r}": float(
+                (own[f"measured_{r}"] - ref[f"measured_{r}"]).abs().sum()
+                / ref[f"measured_{r}"].sum()
+            )
+            for r in STRIATAL_REGIONS
+        }
         out[layout] = {
             "scans": len(g),
             "reference": "/".join(sorted(g.reference.unique())),
             "sbr_rel_diff_vs_dicom": rel.mean(),
             "sbr_rel_diff_max": rel.max(),
             "sbr_scale_vs_dicom": float(np.median(own.to_numpy() / ref.to_numpy())),
+            # Both copies placed by the true pose: the format and the reference alone.
+            "sbr_scale_true_pose": float(np.median(own_t.to_numpy() / ref_t.to_numpy())),
+            "reference_vs_true_pose": float(g.reference_vs_true_pose.mean()),
+            "striatum_vs_true_pose": float(g.striatum_vs_true_pose.mean()),
+            # The reference's partial volume (DICOM, NIfTI: counts; true grey matter = 1).
+            "reference_over_grey_level": float(g.get("reference_over_grey_level", np.nan).mean()),
             "slope_vs_true": float(np.polyfit(stacked(g, "true"), stacked(g, "measured"), 1)[0]),
             "r_vs_true": float(np.corrcoef(stacked(g, "true"), stacked(g, "measured"))[0, 1]),
             "seconds_per_scan": g.seconds.mean(),
+            **per_region,
         }
     table = pd.DataFrame(out).T
     numeric = table.columns.drop("reference")
@@ -194,6 +274,7 @@ def main() -> None:
     ap.add_argument(
         "--out", type=Path, default=Path(__file__).parent / "results" / "format_invariance.json"
     )
+    ap.add_argument("--table", type=Path, help="also write the per-scan table (CSV) here")
     args = ap.parse_args()
     per_stage = [int(n) for n in args.per_stage.split(",")]
     realism = CLEAN if args.clean else REALISTIC
@@ -202,6 +283,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         fallback = args.fallback or validate({"raw_dir": tmp})["ingest"]["reference_fallback"]
         table = ingest_all(items, Path(tmp), fallback)
+    if args.table:
+        table.to_csv(args.table, index=False)
     summary = summarise(table)
     slopes = summary.slope_vs_true.astype(float)
     pooled_r = {
