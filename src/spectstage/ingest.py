@@ -20,7 +20,7 @@ from spectstage.inputs import ScanInput, batches, discover, exclude_hint, file_s
 from spectstage.io import input_files, load_scan
 from spectstage.preprocess import register, resample
 from spectstage.qc import flags, hotspot_share, write_montage
-from spectstage.sbr import reference, regional_sbr
+from spectstage.sbr import reference, region_coverage, regional_sbr
 from spectstage.template import Template
 from spectstage.template import load as load_template
 
@@ -51,6 +51,7 @@ def _qc(volume, covered, tmpl: Template, reg, ref, sbr: dict, fmt: str) -> dict:
         "striatal_hotspot_share": round(hotspots, 4),
         "template_overlap": round(reg.overlap, 4),
         "striatum_coverage": round(float(covered[tmpl.striatum()].mean()), 4),
+        "striatal_region_coverage_min": round(region_coverage(covered, tmpl), 4),
         "reference_coverage": round(ref.coverage, 4),
         **flags(reg, ref, sbr, fmt, hotspots),
     }
@@ -75,7 +76,7 @@ def ingest_scan(item: ScanInput, cfg: dict, tmpl: Template) -> tuple[np.ndarray,
     if ref.mean <= 0:
         raise InputError(f"{item.path}: no uptake in the {ref.region} reference region")
     volume = volume / np.float32(ref.mean)
-    sbr = regional_sbr(volume, tmpl)
+    sbr = regional_sbr(volume, tmpl, covered)
     sidecar = {
         "scan_id": item.scan_id,
         "patient_id": item.patient_id,
