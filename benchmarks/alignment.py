@@ -123,26 +123,8 @@ def gain(df: pd.DataFrame) -> float:
     return float(measured @ true / (true @ true))
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--raw", type=Path, default=Path("data/demo"))
-    ap.add_argument("--volumes", type=Path, help="sidecars of an earlier ingest (else ingest)")
-    ap.add_argument("--label", default="current code")
-    ap.add_argument(
-        "--out", type=Path, default=Path(__file__).parent / "results" / "alignment.json"
-    )
-    ap.add_argument("--table", type=Path, help="also write the per-scan table (CSV) here")
-    args = ap.parse_args()
-    seconds = whole = None
-    with tempfile.TemporaryDirectory() as tmp:
-        volumes = args.volumes
-        if volumes is None:
-            volumes = Path(tmp)
-            seconds, whole = ingest_timed(args.raw, volumes)
-        truth = pd.read_csv(args.raw / "truth.csv", dtype={"stage": str})
-        table = per_scan(truth, volumes)
-    if args.table:
-        table.merge(truth, on="scan_id", suffixes=("", "_truth")).to_csv(args.table, index=False)
+def summarise(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(per-layout summary with the spreads in attrs, r per region pooled and per layout)."""
     groups = [*table.groupby("layout"), ("all", table)]
     clipped = table[table.layout == "png"].groupby("window_clipped")
     split = {f"png, window {'clipped' if k else 'full'}": g for k, g in clipped}
@@ -171,12 +153,36 @@ def main() -> None:
     correlations = pd.DataFrame(
         {"pooled": r_per_region(table), **{k: r_per_region(g) for k, g in table.groupby("layout")}}
     )
-    flags = table.groupby("stage").flag_registration.mean().to_frame("flag_registration_rate")
     layouts = summary.index.isin(table.layout.unique())
     slopes = summary[layouts].sbr_slope
     summary.attrs["slope_spread"] = float(slopes.max() / slopes.min() - 1)
     gains = summary[layouts].sbr_gain
     summary.attrs["gain_spread"] = float(gains.max() / gains.min() - 1)
+    return summary, correlations
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--raw", type=Path, default=Path("data/demo"))
+    ap.add_argument("--volumes", type=Path, help="sidecars of an earlier ingest (else ingest)")
+    ap.add_argument("--label", default="current code")
+    ap.add_argument(
+        "--out", type=Path, default=Path(__file__).parent / "results" / "alignment.json"
+    )
+    ap.add_argument("--table", type=Path, help="also write the per-scan table (CSV) here")
+    args = ap.parse_args()
+    seconds = whole = None
+    with tempfile.TemporaryDirectory() as tmp:
+        volumes = args.volumes
+        if volumes is None:
+            volumes = Path(tmp)
+            seconds, whole = ingest_timed(args.raw, volumes)
+        truth = pd.read_csv(args.raw / "truth.csv", dtype={"stage": str})
+        table = per_scan(truth, volumes)
+    if args.table:
+        table.merge(truth, on="scan_id", suffixes=("", "_truth")).to_csv(args.table, index=False)
+    summary, correlations = summarise(table)
+    flags = table.groupby("stage").flag_registration.mean().to_frame("flag_registration_rate")
     title = (
         f"{args.label}: {len(table)} scans, registration {seconds or float('nan'):.2f} s/scan,"
         f" whole ingest {whole or float('nan'):.2f} s/scan (montage included)"
