@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from report import report
+from true_pose import at_true_pose, striatal_mean, true_pose
 
 from spectstage.atlas import STRIATAL_REGIONS
 from spectstage.config import validate
@@ -49,7 +50,7 @@ from spectstage.inputs import ScanInput
 from spectstage.io import load_scan
 from spectstage.io.slices import SliceConventions
 from spectstage.preprocess import resample
-from spectstage.sbr import reference, region_voxels, regional_sbr
+from spectstage.sbr import reference, region_voxels
 from spectstage.template import Template
 from spectstage.template import load as load_template
 
@@ -115,42 +116,6 @@ def fallback_scale_true_pose(folder: Path, item: DemoPatient, tmpl: Template, cf
     return fallback_scale(volume, item, tmpl, cfg)
 
 
-def true_pose(item: DemoPatient, layout: str, centre_y: float) -> np.ndarray:
-    """The generator's pose in the frame the layout's reader gives (a stack's reader centres
-    it on the origin, so the stack's centre is taken off the translation)."""
-    pose = item.patient.pose.matrix()
-    if layout.startswith("slices"):
-        pose = pose.copy()
-        pose[1, 3] -= centre_y
-    return pose
-
-
-def at_true_pose(folder: Path, item, layout, centre_y, tmpl: Template, cfg: dict) -> dict:
-    """The layout's reference mean and regional SBRs with the template placed by the
-    generator's true pose instead of the registration: what the format and the reference
-    give without registration error (scan units, like the sidecar's mean_counts)."""
-    conv = SliceConventions(colormap=SLICE_LAYOUTS[layout][0]) if layout in SLICE_LAYOUTS else None
-    scan = load_scan(folder, conv or SliceConventions(), "slices" if conv else None)
-    volume, covered = resample(scan, true_pose(item, layout, centre_y), tmpl)
-    s = cfg["ingest"]
-    ref = reference(
-        volume,
-        covered,
-        tmpl,
-        s["reference_region"],
-        s["reference_fallback"],
-        s["reference_min_coverage"],
-    )
-    sbr = regional_sbr(volume / ref.mean, tmpl)
-    return {"ref_mean": ref.mean, **{r: sbr[f"sbr_{r}"] for r in STRIATAL_REGIONS}}
-
-
-def striatal_mean(sbr: dict, ref_mean: float, voxels: dict) -> float:
-    """Voxel-weighted striatal mean in scan units from regional SBRs and the reference."""
-    n = np.array([voxels[r] for r in STRIATAL_REGIONS], dtype=float)
-    return float(n @ (np.array([sbr[r] for r in STRIATAL_REGIONS]) + 1) * ref_mean / n.sum())
-
-
 def scan_row(item, layout, sidecar, seconds, truth_pose: dict, voxels) -> dict:
     p = item.patient
     measured = {r: sidecar["regions"][f"sbr_{r}"] for r in STRIATAL_REGIONS}
@@ -199,7 +164,8 @@ def ingest_all(items: list[DemoPatient], root: Path, fallback: str) -> pd.DataFr
             start = time.perf_counter()
             volume, sidecar = ingest_scan(scan, cfg, tmpl)
             seconds = time.perf_counter() - start
-            truth_pose = at_true_pose(folder, item, layout, centre_y, tmpl, cfg)
+            conv = SliceConventions(colormap=SLICE_LAYOUTS[layout][0]) if fmt else None
+            truth_pose = at_true_pose(folder, conv, true_pose(item, centre_y), tmpl, cfg)
             row = scan_row(item, layout, sidecar, seconds, truth_pose, voxels)
             if fmt is None:  # counts: the reference's partial volume, true grey matter = 1
                 row["reference_over_grey_level"] = sidecar["reference"]["mean_counts"] / grey_level
@@ -256,6 +222,27 @@ def summarise(table: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def headline(table: pd.DataFrame, summary: pd.DataFrame) -> dict:
+    """The figures the goals name: slope spread, worst SBR difference, the fallback's scale
+    on the DICOM copies (registered and true pose), pooled r per region."""
+    slopes = summary.slope_vs_true.astype(float)
+    scale = table.fallback_scale.dropna()
+    scale_true = table.fallback_scale_true_pose.dropna()
+    return {
+        "slope_spread": float(slopes.max() / slopes.min() - 1),
+        "worst_sbr_rel_diff_vs_dicom": float(summary.sbr_rel_diff_vs_dicom.max()),
+        "fallback_scale_on_dicom": {"mean": float(scale.mean()), "sd": float(scale.std())},
+        "fallback_scale_on_dicom_true_pose": {
+            "mean": float(scale_true.mean()),
+            "sd": float(scale_true.std()),
+        },
+        "pooled_r_per_region": {
+            r: float(np.corrcoef(table[f"true_{r}"], table[f"measured_{r}"])[0, 1])
+            for r in STRIATAL_REGIONS
+        },
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--per-stage", default="2,2,2,2")
@@ -286,35 +273,23 @@ def main() -> None:
     if args.table:
         table.to_csv(args.table, index=False)
     summary = summarise(table)
-    slopes = summary.slope_vs_true.astype(float)
-    pooled_r = {
-        r: float(np.corrcoef(table[f"true_{r}"], table[f"measured_{r}"])[0, 1])
-        for r in STRIATAL_REGIONS
-    }
-    scale = table.fallback_scale.dropna()
-    scale_true = table.fallback_scale_true_pose.dropna()
     extra = {
         "label": args.label,
         "realism": realism.label,
         "seed": args.seed,
         "reference_fallback": fallback,
         "per_stage": per_stage,
-        "slope_spread": float(slopes.max() / slopes.min() - 1),
-        "worst_sbr_rel_diff_vs_dicom": float(summary.sbr_rel_diff_vs_dicom.max()),
-        "fallback_scale_on_dicom": {"mean": float(scale.mean()), "sd": float(scale.std())},
-        "fallback_scale_on_dicom_true_pose": {
-            "mean": float(scale_true.mean()),
-            "sd": float(scale_true.std()),
-        },
-        "pooled_r_per_region": pooled_r,
+        **headline(table, summary),
     }
+    scale, scale_true = extra["fallback_scale_on_dicom"], extra["fallback_scale_on_dicom_true_pose"]
+    pooled_r = extra["pooled_r_per_region"]
     print(
         f"{args.label}: {len(items)} patients x {len(LAYOUTS)} layouts, seed {args.seed}\n"
         f"slope spread between layouts {extra['slope_spread']:.1%} (goal <= 10 %);"
         f" worst mean SBR difference vs DICOM {extra['worst_sbr_rel_diff_vs_dicom']:.1%}"
-        f" (goal <= 5 %); fallback / occipital reference on DICOM {scale.mean():.3f}"
-        f" +- {scale.std():.3f} (goal 1), with the true pose {scale_true.mean():.3f}"
-        f" +- {scale_true.std():.3f}\npooled r per region: "
+        f" (goal <= 5 %); fallback / occipital reference on DICOM {scale['mean']:.3f}"
+        f" +- {scale['sd']:.3f} (goal 1), with the true pose {scale_true['mean']:.3f}"
+        f" +- {scale_true['sd']:.3f}\npooled r per region: "
         + ", ".join(f"{k} {v:.3f}" for k, v in pooled_r.items())
     )
     report("per layout", summary, args.out, shown=3, stored=4, extra=extra)
