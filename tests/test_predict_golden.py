@@ -22,7 +22,7 @@ from spectstage.inputs import ScanInput
 from spectstage.io.slices import SliceConventions
 
 #: PREPROCESSING_VERSION the stored values belong to.
-GOLDEN_VERSION = 2
+GOLDEN_VERSION = 3
 #: sha256 of the generated NIfTI's array and affine (the input, not the output).
 INPUT_SHA256 = "3bf9987530ea2edd1cd2566700922e7dfb3a29caf08413209e8dbc3bd0feae52"
 #: The canonical volume's summary.

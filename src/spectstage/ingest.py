@@ -20,7 +20,7 @@ from spectstage.inputs import ScanInput, batches, discover, exclude_hint, file_s
 from spectstage.io import input_files, load_scan
 from spectstage.preprocess import register, resample
 from spectstage.qc import flags, hotspot_share, write_montage
-from spectstage.sbr import reference, regional_sbr
+from spectstage.sbr import reference, region_coverage, regional_sbr
 from spectstage.template import Template
 from spectstage.template import load as load_template
 
@@ -42,6 +42,21 @@ def _check_values(data: np.ndarray, where: Path) -> None:
         raise InputError(f"{where}: the volume is all zero (or negative)")
 
 
+def _qc(volume, covered, tmpl: Template, reg, ref, sbr: dict, fmt: str) -> dict:
+    """The sidecar's QC measures and flags."""
+    hotspots = hotspot_share(volume, tmpl)
+    return {
+        "registration_correlation": round(reg.correlation, 4),
+        "registration_scale": round(reg.pose.scale, 4),
+        "striatal_hotspot_share": round(hotspots, 4),
+        "template_overlap": round(reg.overlap, 4),
+        "striatum_coverage": round(float(covered[tmpl.striatum()].mean()), 4),
+        "striatal_region_coverage_min": round(region_coverage(covered, tmpl), 4),
+        "reference_coverage": round(ref.coverage, 4),
+        **flags(reg, ref, sbr, fmt, hotspots),
+    }
+
+
 def ingest_scan(item: ScanInput, cfg: dict, tmpl: Template) -> tuple[np.ndarray, dict]:
     """Read, align, resample and normalise one scan; (volume, sidecar dict)."""
     files = input_files(item.path)
@@ -61,17 +76,7 @@ def ingest_scan(item: ScanInput, cfg: dict, tmpl: Template) -> tuple[np.ndarray,
     if ref.mean <= 0:
         raise InputError(f"{item.path}: no uptake in the {ref.region} reference region")
     volume = volume / np.float32(ref.mean)
-    sbr = regional_sbr(volume, tmpl)
-    hotspots = hotspot_share(volume, tmpl)
-    qc = {
-        "registration_correlation": round(reg.correlation, 4),
-        "registration_scale": round(reg.pose.scale, 4),
-        "striatal_hotspot_share": round(hotspots, 4),
-        "template_overlap": round(reg.overlap, 4),
-        "striatum_coverage": round(float(covered[tmpl.striatum()].mean()), 4),
-        "reference_coverage": round(ref.coverage, 4),
-        **flags(reg, ref, sbr, scan.format, hotspots),
-    }
+    sbr = regional_sbr(volume, tmpl, covered)
     sidecar = {
         "scan_id": item.scan_id,
         "patient_id": item.patient_id,
@@ -100,7 +105,7 @@ def ingest_scan(item: ScanInput, cfg: dict, tmpl: Template) -> tuple[np.ndarray,
             "template_ratio": round(ref.template_ratio, 4),
         },
         "regions": sbr,
-        "qc": qc,
+        "qc": _qc(volume, covered, tmpl, reg, ref, sbr, scan.format),
         "spectstage_version": __version__,
     }
     return volume, sidecar

@@ -25,7 +25,9 @@ from spectstage.errors import InputError
 
 #: Version of the canonical volumes ingest writes (reading, registration, resampling,
 #: reference normalisation). Raise it with any change that alters them.
-PREPROCESSING_VERSION = 2  # 2: SimpleITK resampling, binning and 30 iterations (stop 13)
+# 2: SimpleITK resampling, binning and 30 iterations (stop 13); 3: the striatal binding
+# model fitted only inside a partial stack (its poses move by up to ~0.1 mm).
+PREPROCESSING_VERSION = 3
 
 #: Card keys every fold's model must share, and that the input must be prepared with.
 SHAPING_KEYS = (

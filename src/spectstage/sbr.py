@@ -57,10 +57,24 @@ def reference(
     return Reference(fallback, float(volume[alt].mean() / ratio), coverage, True, float(ratio))
 
 
-def regional_sbr(volume: np.ndarray, tmpl: Template) -> dict[str, float]:
-    return {
-        f"sbr_{r}": round(float(volume[tmpl.mask(r)].mean()) - 1.0, 4) for r in STRIATAL_REGIONS
-    }
+def regional_sbr(
+    volume: np.ndarray, tmpl: Template, covered: np.ndarray | None = None
+) -> dict[str, float]:
+    """Mean of each striatal region minus 1 (the volume is reference-normalised), over the
+    region's voxels the scan covers (`covered`; all when None): a short slice stack that ends
+    across a putamen must not count the voxels beyond its last slice as zero uptake. NaN for
+    a region the scan does not reach at all."""
+    out = {}
+    for r in STRIATAL_REGIONS:
+        inside = tmpl.mask(r) if covered is None else tmpl.mask(r) & covered
+        mean = float(volume[inside].mean()) if inside.any() else math.nan
+        out[f"sbr_{r}"] = round(mean - 1.0, 4)
+    return out
+
+
+def region_coverage(covered: np.ndarray, tmpl: Template) -> float:
+    """The smallest share of a striatal region's voxels that the scan covers."""
+    return min(float(covered[tmpl.mask(r)].mean()) for r in STRIATAL_REGIONS)
 
 
 def region_voxels(tmpl: Template) -> dict[str, int]:

@@ -1,0 +1,29 @@
+"""Regional SBRs of a scan that covers part of a region: the mean over what it covers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from spectstage import template
+from spectstage.sbr import region_coverage, regional_sbr
+
+
+def test_a_stack_ending_across_a_putamen_keeps_its_sbr():
+    """Known uptake per region (reference-normalised, so SBR = value - 1); the scan stops at
+    MNI y = -10 mm, inside the posterior putamen, and is zero beyond as resampling leaves it.
+    Each region's SBR must be its true value; one the scan misses entirely is NaN."""
+    tmpl = template.load()
+    values = dict(zip(template.STRIATAL_REGIONS, (3.4, 3.1, 2.9, 2.6, 1.5, 2.0), strict=True))
+    volume = np.ones(tmpl.image.shape, dtype=np.float32)
+    for region, value in values.items():
+        volume[tmpl.mask(region)] = value
+    y = tmpl.grid.points()[:, 1].reshape(tmpl.grid.shape)
+    covered = y >= -10.0
+    assert 0 < region_coverage(covered, tmpl) < 1  # the slab does cut a region
+    sbr = regional_sbr(np.where(covered, volume, 0), tmpl, covered)
+    for region, value in values.items():
+        assert sbr[f"sbr_{region}"] == round(value - 1, 4), region
+    missed = regional_sbr(volume, tmpl, y >= 60.0)  # in front of every striatal region
+    assert all(math.isnan(v) for v in missed.values())
