@@ -53,15 +53,19 @@ def hotspot_share(volume: np.ndarray, tmpl: Template) -> float:
 def flags(reg, ref, sbr: dict[str, float], fmt: str, hotspots: float) -> dict[str, bool]:
     offset = float(np.linalg.norm(reg.matrix[:3, 3]))
     scale = float(abs(np.linalg.det(reg.matrix[:3, :3])) ** (1 / 3))
+    values = np.array(list(sbr.values()), dtype=float)
+    if np.isnan(values).all():
+        values = np.array([-np.inf])  # no region reached: the striatum was not found
     return {
         "flag_registration": reg.correlation < MIN_CORRELATION
         or abs(scale - 1) > MAX_SCALE_CHANGE
         or hotspots < MIN_HOTSPOT_SHARE,
         "flag_off_centre": offset > MAX_OFFSET_MM,
         "flag_reference_fallback": ref.fallback,
-        "flag_striatum_not_found": max(sbr.values()) < MIN_STRIATAL_SBR,
-        "flag_implausible_intensity": max(sbr.values()) > MAX_STRIATAL_SBR
-        or min(sbr.values()) < -1.0,
+        # NaN-aware: a region a short stack does not reach has no SBR (NaN).
+        "flag_striatum_not_found": not np.nanmax(values) >= MIN_STRIATAL_SBR,
+        "flag_implausible_intensity": bool(np.nanmax(values) > MAX_STRIATAL_SBR)
+        or bool(np.nanmin(values) < -1.0),
         # Slice images carry relative intensities only: counts are unknown there.
         "flag_low_counts": fmt != "slices" and ref.mean < MIN_REFERENCE_COUNTS,
     }
