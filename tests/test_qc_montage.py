@@ -29,3 +29,19 @@ def test_montage_shows_r_and_l_on_each_panel_and_the_title_hides_none():
         for box in letters.values():
             assert not title_box.overlaps(box), (cut, title_box, box)
     assert np.isfinite(title_box.x0)
+
+
+def test_montages_drawn_in_the_second_process_arrive_and_their_errors_reach_the_caller(tmp_path):
+    """predict's montage process: a montage is a PNG on disk when `finish` returns, and a
+    montage that cannot be written raises there (before predict writes its CSV)."""
+    import pytest
+
+    from spectstage.qc import Montages
+
+    tmpl = template.load()
+    blocked = tmp_path / "a_file"
+    blocked.write_text("not a folder")
+    with pytest.raises(OSError), Montages() as montages:
+        montages.draw(tmpl.image, tmpl, "ok", tmp_path / "qc" / "ok.png")
+        montages.draw(tmpl.image, tmpl, "bad", blocked / "bad.png")
+    assert (tmp_path / "qc" / "ok.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
