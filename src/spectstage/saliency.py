@@ -23,6 +23,8 @@ from spectstage.predict_models import Ensemble
 #: The input gradient (the default: `_input_gradient` says why), HiResCAM or Grad-CAM
 #: (`_cam_class` says how they differ).
 METHODS = ("vanillagrad", "hirescam", "gradcam")
+#: What each method's map is called in figure titles.
+TITLES = {"vanillagrad": "input gradient", "hirescam": "HiResCAM", "gradcam": "Grad-CAM"}
 #: The last convolution of each network (Grad-CAM's usual layer).
 TARGET_LAYERS = {
     "small": "features.2.0",
