@@ -1,6 +1,7 @@
-"""Does the Grad-CAM saliency of `spectstage predict --saliency` mean something?
+"""Does the saliency of `spectstage predict --saliency` mean something?
 
 Usage: python benchmarks/saliency.py --models results/models --raw UNSEEN_DEMO_DIR
+    [--method vanillagrad|hirescam|gradcam]
 UNSEEN_DEMO_DIR: a demo cohort the models never saw (`spectstage demo-data --id-prefix U
 --seed 11 ...`) with its truth.csv. For every scan, as predict computes it, and for the same
 networks with randomised weights:
@@ -45,7 +46,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", type=Path, default=Path("results/models"))
     ap.add_argument("--raw", type=Path, required=True)
-    ap.add_argument("--method", choices=["hirescam", "gradcam"], default="hirescam")
+    from spectstage.saliency import METHODS
+
+    ap.add_argument("--method", choices=METHODS, default=METHODS[0])
     ap.add_argument("--out", type=Path, help="default: results/saliency_<method>.json")
     args = ap.parse_args()
 
@@ -81,6 +84,7 @@ def main() -> None:
                 "predicted": ensemble.labels[k],
                 "worse_side": truth.loc[scan.scan_id, "worse_side"],
                 "more_salient_side": t["more_salient_side"],
+                "random_more_salient_side": r["more_salient_side"],
                 "striatal_mass": t["striatal_mass_fraction"],
                 "random_striatal_mass": r["striatal_mass_fraction"],
                 "trained_vs_random_r": float(np.corrcoef(t_map.ravel(), r_map.ravel())[0, 1]),
@@ -103,7 +107,8 @@ def main() -> None:
             {
                 "check": "(b) worse side = more salient side",
                 "value": (early["worse_side"] == early["more_salient_side"]).mean(),
-                "detail": f"of {len(early)} correct stage 1-2 scans",
+                "detail": f"of {len(early)} correct stage 1-2 scans; randomised "
+                f"{(early['worse_side'] == early['random_more_salient_side']).mean():.2f}",
             },
             {
                 "check": "(c) striatal mass fraction, mean",

@@ -47,3 +47,29 @@ def test_hirescam_gives_each_voxels_contribution_to_the_class_score():
 
 def _normalised(m: torch.Tensor) -> torch.Tensor:
     return (m - m.min()) / (m.max() - m.min()) / 2
+
+
+class _Linear(nn.Module):
+    """Flatten + linear: the gradient of class k's score is weight row k, known by hand."""
+
+    def __init__(self, shape: tuple[int, int, int]):
+        super().__init__()
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(int(np.prod(shape)), 3))
+
+    def forward(self, x):
+        return self.head(x)
+
+
+def test_vanillagrad_gives_the_class_scores_input_gradient():
+    torch.manual_seed(1)
+    shape = (6, 5, 4)
+    net = _Linear(shape)
+    x = torch.rand(1, 1, *shape)
+    weight = net.head[1].weight[2].detach().reshape(shape).abs()
+    # the mirrored input's gradient, flipped back onto the scan, is the weight flipped
+    expected = _normalised(weight) + _normalised(torch.flip(weight, dims=[0]))
+    ours = member_maps(net, "small", x, 2, "vanillagrad")[0]
+    assert torch.allclose(ours, expected, atol=1e-6)
+    other_class = member_maps(net, "small", x, 0, "vanillagrad")[0]
+    assert not torch.allclose(other_class, expected, atol=1e-3)
+    assert x.grad is None  # the caller's input is left alone

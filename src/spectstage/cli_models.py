@@ -211,7 +211,7 @@ def add_commands(sub) -> None:
     )
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument(
-        "--saliency", action="store_true", help="Grad-CAM maps (NIfTI + PNG) under WORK_DIR"
+        "--saliency", action="store_true", help="saliency maps (NIfTI + PNG) under WORK_DIR"
     )
     p.add_argument("--no-qc", action="store_true", help="skip the QC montages (faster)")
     p.set_defaults(func=cmd_predict)

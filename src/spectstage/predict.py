@@ -199,7 +199,14 @@ def write_saliency_maps(
     import nibabel as nib
 
     from spectstage.crop import Crop
-    from spectstage.saliency import METHODS, crop_saliency, measures, to_canonical, write_saliency
+    from spectstage.saliency import (
+        METHODS,
+        TITLES,
+        crop_saliency,
+        measures,
+        to_canonical,
+        write_saliency,
+    )
 
     crop = Crop.from_config(ensemble.card["crop"], tmpl.grid)
     maps = crop_saliency(ensemble, prepared.crops, classes)
@@ -209,7 +216,7 @@ def write_saliency_maps(
     ):
         full = to_canonical(crop_map, crop)
         volume = np.asarray(nib.load(path).dataobj, dtype=np.float32)
-        title = f"{scan.scan_id}: saliency ({METHODS[0]}) of stage {ensemble.labels[k]}"
+        title = f"{scan.scan_id}: {TITLES[METHODS[0]]} of stage {ensemble.labels[k]}"
         write_saliency(full, volume, tmpl, title, work_dir / "saliency" / file_stem(scan.scan_id))
         rows.append({"scan_id": scan.scan_id, "stage": ensemble.labels[k], **measures(full, tmpl)})
     table = pd.DataFrame(rows)

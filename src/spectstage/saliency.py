@@ -1,11 +1,12 @@
-"""Saliency of a prediction: HiResCAM (or Grad-CAM) on MONAI, averaged over every fold's
-ensemble.
+"""Saliency of a prediction on MONAI: the input gradient (the default), HiResCAM or
+Grad-CAM, averaged over every fold's ensemble.
 
 For each fold, each of its top-k epochs and the left-right mirror (exactly the models and
-inputs the prediction averages), the map of the predicted stage at the network's last
-convolution, upsampled to the crop; the maps are averaged and put back on the
-canonical grid (zero outside the crop), so that they overlay the canonical volume and the
-atlas. Written as NIfTI and as a PNG of coronal and axial slices with orientation letters.
+inputs the prediction averages), the map of the predicted stage on the crop (the CAMs at the
+network's last convolution, upsampled); each map is scaled to [0, 1], the maps are averaged
+and put back on the canonical grid (zero outside the crop), so that they overlay the
+canonical volume and the atlas. Written as NIfTI and as a PNG of coronal and axial slices
+with orientation letters.
 """
 
 from __future__ import annotations
@@ -19,8 +20,11 @@ from spectstage.atomic import atomic_path
 from spectstage.crop import Crop
 from spectstage.predict_models import Ensemble
 
-#: HiResCAM (the default) or Grad-CAM: `_cam_class` says why.
-METHODS = ("hirescam", "gradcam")
+#: The input gradient (the default: `_input_gradient` says why), HiResCAM or Grad-CAM
+#: (`_cam_class` says how they differ).
+METHODS = ("vanillagrad", "hirescam", "gradcam")
+#: What each method's map is called in figure titles.
+TITLES = {"vanillagrad": "input gradient", "hirescam": "HiResCAM", "gradcam": "Grad-CAM"}
 #: The last convolution of each network (Grad-CAM's usual layer).
 TARGET_LAYERS = {
     "small": "features.2.0",
@@ -64,14 +68,35 @@ def _zero_to_one(maps: torch.Tensor) -> torch.Tensor:
     return (maps - low.view(shape)) / scale.view(shape)
 
 
+def _input_gradient(network: torch.nn.Module):
+    """|d class score / d input voxel| (Simonyan et al. 2014; MONAI's VanillaGrad), in [0, 1].
+
+    The default because it answers what the maps are read for: where a change of uptake
+    would change the stage. On early (one-sided) scans that is the worse side, where the
+    loss is; HiResCAM and Grad-CAM show where activations (remaining uptake) are large and
+    point at the better-preserved side (README, `benchmarks/saliency.py`)."""
+    from monai.visualize import VanillaGrad
+
+    gradient = VanillaGrad(network)
+
+    def maps(x: torch.Tensor, class_idx: int) -> torch.Tensor:
+        one = x.detach().clone()  # VanillaGrad sets requires_grad on its input
+        return _zero_to_one(gradient(one, index=class_idx).abs())
+
+    return maps
+
+
 def member_maps(
     network: torch.nn.Module, model: str, x: torch.Tensor, classes, method: str = METHODS[0]
 ) -> torch.Tensor:
     """(n, X, Y, Z) saliency maps of `classes` for x and for its mirror (flipped back)."""
     network.eval()
-    cam = _cam_class(method)(
-        nn_module=network, target_layers=TARGET_LAYERS[model], postprocessing=_zero_to_one
-    )
+    if method == "vanillagrad":
+        cam = _input_gradient(network)
+    else:
+        cam = _cam_class(method)(
+            nn_module=network, target_layers=TARGET_LAYERS[model], postprocessing=_zero_to_one
+        )
     with torch.enable_grad():
         direct = cam(x, class_idx=classes)
         mirrored = torch.flip(cam(torch.flip(x, dims=[2]), class_idx=classes), dims=[2])
