@@ -11,22 +11,34 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from conftest import BIN, REPO, run, snakemake, tiny_config
+from conftest import BIN, REPO, run, tiny_config
 from spectstage import config
 
 pytestmark = pytest.mark.slurm
-# The users' profile, with the executor's status polling shortened for the tests only: the
-# first check 1 s after a submission instead of Snakemake's 10 s, and 1 s after each job
-# that finished (the plugin then backs off by 10 s per check on its own).
+# The users' profile, with the executor's status polling shortened for the tests only: a
+# check every second (tests/slurm_snakemake.py holds the plugin to it) instead of 10 s
+# growing by 10 s per check that finds nothing finished.
 FAST_POLLING = ["--seconds-between-status-checks", "1"]
 FAST_POLLING += ["--slurm-init-seconds-before-status-checks", "1"]
 PROFILE = ["--profile", str(REPO / "profiles" / "slurm"), *FAST_POLLING]
+SNAKEMAKE = [
+    sys.executable,
+    str(REPO / "tests" / "slurm_snakemake.py"),
+    "-s",
+    str(REPO / "Snakefile"),
+]
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Snakemake through the SLURM profile, polling every second."""
+    return run([*SNAKEMAKE, *PROFILE, *args], workdir, check)
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +51,7 @@ def slurm_run(slurm, workflow_run, tmp_path_factory):
     shutil.rmtree(work / "results" / "checkpoints")  # or training would resume, finished
     start = time.monotonic()
     rerun = ["--forcerun", "check_batch_0"]  # and every job downstream of it
-    out = snakemake(work, *PROFILE, *rerun, *tiny_config(Path("raw"), work))
+    out = snakemake(work, *rerun, *tiny_config(Path("raw"), work))
     print(f"SLURM run of the tiny cohort: {time.monotonic() - start:.0f} s")
     return work, out.stdout + out.stderr
 
@@ -101,7 +113,7 @@ def test_failing_job_is_reported_with_its_slurm_log(slurm_run, tmp_path):
     row = truth[truth["layout"] == "nifti"].iloc[0]
     (broken,) = (work / "raw" / f"stage_{row['stage']}" / row["patient_id"]).glob("*.nii*")
     broken.write_bytes(b"not a NIfTI file")
-    out = snakemake(work, *PROFILE, "--retries", "0", *tiny_config(Path("raw"), work), check=False)
+    out = snakemake(work, "--retries", "0", *tiny_config(Path("raw"), work), check=False)
     text = out.stdout + out.stderr
     assert out.returncode != 0
     job_log = r"\.snakemake/slurm_logs/group_ingest_check_batch_(\d+)_ingest_batch_\1/\d+\.log"
@@ -122,8 +134,7 @@ def test_cancelled_training_resumes_from_its_checkpoint(slurm_run, tmp_path):
         Path("raw"), work, train={"epochs": epochs, "patience": epochs, "batch_size": 8}
     )
     target = "results/models/fold_0/history.csv"  # fold 0 only: fold 1 would just add time
-    snakefile = ["-s", str(REPO / "Snakefile")]
-    cmd = [str(BIN / "snakemake"), target, *snakefile, *PROFILE, "--retries", "0", *args]
+    cmd = [*SNAKEMAKE, *PROFILE, target, "--retries", "0", *args]
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
     first = subprocess.Popen(
         cmd, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -143,7 +154,7 @@ def test_cancelled_training_resumes_from_its_checkpoint(slurm_run, tmp_path):
 
     stopped = torch.load(checkpoint, weights_only=True)["state"]["epoch"]
     assert 1 <= stopped < epochs
-    snakemake(work, target, *PROFILE, *args)
+    snakemake(work, target, *args)
     log = (work / "results" / "logs" / "train" / "fold_0.log").read_text()
     assert f"resuming after epoch {stopped}" in log
     history = pd.read_csv(work / "results" / "models" / "fold_0" / "history.csv")
