@@ -120,6 +120,20 @@ def make_workflow_run(tiny_cohort: Path, workdir: Path) -> None:
     snakemake(workdir, "--cores", "2", *tiny_config(Path("raw"), workdir))
 
 
+# The users' SLURM profile, with the executor's status polling shortened for the tests
+# only: a check every second (tests/slurm_snakemake.py holds the plugin to it) instead of
+# 10 s growing by 10 s per check that finds nothing finished.
+SLURM_SNAKEMAKE = [sys.executable, str(REPO / "tests" / "slurm_snakemake.py")]
+SLURM_SNAKEMAKE += ["-s", str(REPO / "Snakefile"), "--profile", str(REPO / "profiles" / "slurm")]
+SLURM_SNAKEMAKE += ["--seconds-between-status-checks", "1"]
+SLURM_SNAKEMAKE += ["--slurm-init-seconds-before-status-checks", "1"]
+
+
+def slurm_snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Snakemake through the SLURM profile (see the `slurm` fixture), polling every second."""
+    return run([*SLURM_SNAKEMAKE, *args], workdir, check)
+
+
 @pytest.fixture(scope="session")
 def slurm(tmp_path_factory):
     """A local single-node SLURM (scripts/start-local-slurm.sh), started once at a time:
@@ -158,6 +172,7 @@ LONGEST_FIRST = (
     "test_dvc.py",
     "test_slurm.py",
     "test_deid.py",
+    "test_slurm_resume.py",
     "test_faults.py",
     "test_train.py",
     "test_determinism.py",

@@ -178,7 +178,8 @@ def test_hostile_ids_neither_break_commands_nor_escape_results(tiny_cohort, tmp_
     for folder in folders[len(hostile) :]:  # the hostile names are what is tested
         shutil.rmtree(folder)
     (raw / "manifest.csv").unlink()
-    snakemake(tmp_path, "--cores", "2", "results/cohort.csv", *tiny_config(Path("raw"), tmp_path))
+    one_batch = tiny_config(Path("raw"), tmp_path, ingest={"batches": 1})  # 6 scans: 2 processes
+    snakemake(tmp_path, "--cores", "2", "results/cohort.csv", *one_batch)
     assert not list(tmp_path.rglob("PWNED")) and not list(Path.cwd().glob("PWNED"))
     cohort = pd.read_csv(tmp_path / "results" / "cohort.csv", keep_default_na=False)
     assert set(hostile) <= set(cohort["scan_id"])

@@ -37,7 +37,7 @@ DEMO = {"format": "nifti", "per_stage": "4,4", "seed": 3}
 TINY = {
     "raw_dir": "data/demo",
     "stages": [1, 2],
-    "ingest": {"batches": 4},  # 8 scans in 3 jobs of 2-3
+    "ingest": {"batches": 1},  # 8 scans: one check and one ingest process per repro
     "folds": {"k": 2, "val_folds": 2},
     "augment": {"copies": 1},
     "train": {"epochs": 1, "batch_size": 8},

@@ -1,32 +1,25 @@
 """The workflow on a real single-node SLURM (scripts/start-local-slurm.sh) through
 profiles/slurm: every job a SLURM job, training with a GPU request, the same numbers as a
-local run, failures reported with their SLURM log, a cancelled training job resumed.
+local run, failures reported with their SLURM log. A cancelled training job resumed:
+test_slurm_resume.py (a module of its own, so that it can run beside this one).
 
 Skipped with a reason where SLURM cannot be started (not root); in CI it must run.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import subprocess
 import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from conftest import BIN, REPO, run, snakemake, tiny_config
+from conftest import run, slurm_snakemake, tiny_config
 from spectstage import config
 
 pytestmark = pytest.mark.slurm
-# The users' profile, with the executor's status polling shortened for the tests only: the
-# first check 1 s after a submission instead of Snakemake's 10 s, and 1 s after each job
-# that finished (the plugin then backs off by 10 s per check on its own).
-FAST_POLLING = ["--seconds-between-status-checks", "1"]
-FAST_POLLING += ["--slurm-init-seconds-before-status-checks", "1"]
-PROFILE = ["--profile", str(REPO / "profiles" / "slurm"), *FAST_POLLING]
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +32,7 @@ def slurm_run(slurm, workflow_run, tmp_path_factory):
     shutil.rmtree(work / "results" / "checkpoints")  # or training would resume, finished
     start = time.monotonic()
     rerun = ["--forcerun", "check_batch_0"]  # and every job downstream of it
-    out = snakemake(work, *PROFILE, *rerun, *tiny_config(Path("raw"), work))
+    out = slurm_snakemake(work, *rerun, *tiny_config(Path("raw"), work))
     print(f"SLURM run of the tiny cohort: {time.monotonic() - start:.0f} s")
     return work, out.stdout + out.stderr
 
@@ -101,7 +94,7 @@ def test_failing_job_is_reported_with_its_slurm_log(slurm_run, tmp_path):
     row = truth[truth["layout"] == "nifti"].iloc[0]
     (broken,) = (work / "raw" / f"stage_{row['stage']}" / row["patient_id"]).glob("*.nii*")
     broken.write_bytes(b"not a NIfTI file")
-    out = snakemake(work, *PROFILE, "--retries", "0", *tiny_config(Path("raw"), work), check=False)
+    out = slurm_snakemake(work, "--retries", "0", *tiny_config(Path("raw"), work), check=False)
     text = out.stdout + out.stderr
     assert out.returncode != 0
     job_log = r"\.snakemake/slurm_logs/group_ingest_check_batch_(\d+)_ingest_batch_\1/\d+\.log"
@@ -113,38 +106,3 @@ def test_failing_job_is_reported_with_its_slurm_log(slurm_run, tmp_path):
     assert len(re.findall(r"submitted with SLURM jobid \d+", text)) == 1, text[-3000:]
     check_log = work / "results" / "logs" / "check" / f"batch_{batch}.log"
     assert broken.name in check_log.read_text(), check_log.read_text()
-
-
-def test_cancelled_training_resumes_from_its_checkpoint(slurm_run, tmp_path):
-    work = copy_run(slurm_run, tmp_path)
-    epochs = 100  # enough to cancel mid-training: the cancel lands a second after a checkpoint
-    args = tiny_config(
-        Path("raw"), work, train={"epochs": epochs, "patience": epochs, "batch_size": 8}
-    )
-    target = "results/models/fold_0/history.csv"  # fold 0 only: fold 1 would just add time
-    snakefile = ["-s", str(REPO / "Snakefile")]
-    cmd = [str(BIN / "snakemake"), target, *snakefile, *PROFILE, "--retries", "0", *args]
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
-    first = subprocess.Popen(
-        cmd, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    checkpoint = work / "results" / "checkpoints" / "fold_0" / "last.pt"
-    old = checkpoint.stat().st_mtime
-    deadline = time.time() + 240
-    while time.time() < deadline and (not checkpoint.exists() or checkpoint.stat().st_mtime == old):
-        time.sleep(0.2)
-    # This run's training job: the local SLURM may be running other people's jobs too.
-    jobs = run(["squeue", "-h", "-o", "%i %k %Z"], work).stdout.split("\n")
-    (job,) = [j.split()[0] for j in jobs if j.endswith(f" rule_fold_train_fold {work}")]
-    run(["scancel", job], work)
-    output, _ = first.communicate(timeout=300)
-    assert first.returncode != 0, output[-2000:]
-    import torch
-
-    stopped = torch.load(checkpoint, weights_only=True)["state"]["epoch"]
-    assert 1 <= stopped < epochs
-    snakemake(work, target, *PROFILE, *args)
-    log = (work / "results" / "logs" / "train" / "fold_0.log").read_text()
-    assert f"resuming after epoch {stopped}" in log
-    history = pd.read_csv(work / "results" / "models" / "fold_0" / "history.csv")
-    assert list(history["epoch"]) == list(range(1, epochs + 1))

@@ -84,8 +84,8 @@ def test_lint_and_format_are_clean(tiny_cohort, tmp_path):
     for spelling in ("--lint", "--lint=json"):  # every spelling is told apart from a run
         bare = snakemake(tmp_path, spelling, check=False)
         assert bare.returncode == 0 and "no folder" not in bare.stderr, bare.stderr
-    linted = snakemake(tmp_path, "--lint")
-    assert "good condition" in linted.stdout + linted.stderr
+        if spelling == "--lint":  # the text report (json lists the same findings)
+            assert "good condition" in bare.stdout + bare.stderr
     run([str(BIN / "snakefmt"), "--check", "Snakefile", "rules"], REPO)
 
 

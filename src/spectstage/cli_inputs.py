@@ -94,6 +94,11 @@ def cmd_cohort(args: argparse.Namespace, out: Output) -> None:
 
 def add_commands(sub) -> None:
     """demo-data, ingest, check, pseudonyms, cohort."""
+    for add in (add_demo_data, add_ingest, add_check, add_pseudonyms, add_cohort):
+        add(sub)
+
+
+def add_demo_data(sub) -> None:
     p = sub.add_parser("demo-data", help="generate the synthetic demo cohort")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--format", choices=["png", "dicom", "nifti", "mixed"], default="mixed")
@@ -115,6 +120,12 @@ def add_commands(sub) -> None:
         default=0,
         help="number the patients from OFFSET+1, so a second cohort does not reuse IDs",
     )
+    add_realism_options(p)
+    p.set_defaults(func=cmd_demo_data)
+
+
+def add_realism_options(p: argparse.ArgumentParser) -> None:
+    """demo-data's acquisition realism: all of it (default), some of it, or none."""
     p.add_argument(
         "--clean",
         action="store_true",
@@ -136,8 +147,9 @@ def add_commands(sub) -> None:
         help="acquisition matrix of the reconstruction: 128 (~2 mm pixels, ~4.4 mm slices), "
         "64 (~4 mm) or mixed per patient (default)",
     )
-    p.set_defaults(func=cmd_demo_data)
 
+
+def add_ingest(sub) -> None:
     p = sub.add_parser("ingest", help="align and normalise one batch of scans")
     add_config_options(p)
     p.add_argument("--batch", type=int, required=True)
@@ -145,17 +157,23 @@ def add_commands(sub) -> None:
     p.add_argument("--qc-dir", type=Path, default=Path("results/qc"))
     p.set_defaults(func=cmd_ingest)
 
+
+def add_check(sub) -> None:
     p = sub.add_parser("check", help="pre-flight: list every problem of the input (headers only)")
     add_config_options(p)
     p.add_argument("--out", type=Path, help="write the summary here when there is no problem")
     p.add_argument("--batch", type=int, help="only this ingest batch (as the workflow runs it)")
     p.set_defaults(func=cmd_check)
 
+
+def add_pseudonyms(sub) -> None:
     p = sub.add_parser("pseudonyms", help="write the ID -> pseudonym table (needs the key)")
     add_config_options(p)
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(func=cmd_pseudonyms)
 
+
+def add_cohort(sub) -> None:
     p = sub.add_parser("cohort", help="collect the ingest sidecars into results/cohort.csv")
     add_config_options(p)
     p.add_argument("--volumes-dir", type=Path, default=Path("results/volumes"))

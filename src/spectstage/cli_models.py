@@ -156,17 +156,34 @@ def cmd_report_files(args: argparse.Namespace, out: Output) -> None:
 
 def add_commands(sub) -> None:
     """folds, augment, train, evaluate, report-files, predict, summary."""
+    for add in (
+        add_folds,
+        add_augment,
+        add_train,
+        add_evaluate,
+        add_report_files,
+        add_predict,
+        add_summary,
+    ):
+        add(sub)
+
+
+def add_folds(sub) -> None:
     p = sub.add_parser("folds", help="patient-grouped stratified folds -> results/folds.csv")
     add_config_options(p)
     p.add_argument("--cohort", type=Path, default=Path("results/cohort.csv"))
     p.add_argument("--out", type=Path, default=Path("results/folds.csv"))
     p.set_defaults(func=cmd_folds)
 
+
+def add_augment(sub) -> None:
     p = sub.add_parser("augment", help="one fold's augmented, oversampled training shard")
     add_fold_options(p)
     p.add_argument("--out-dir", type=Path, required=True)
     p.set_defaults(func=cmd_augment)
 
+
+def add_train(sub) -> None:
     p = sub.add_parser("train", help="train one fold's CNN (resumes from its checkpoint)")
     add_fold_options(p)
     p.add_argument("--shard", type=Path, required=True)
@@ -177,6 +194,8 @@ def add_commands(sub) -> None:
     p.add_argument("--threads", type=int, default=None, help="default: train.threads")
     p.set_defaults(func=cmd_train)
 
+
+def add_evaluate(sub) -> None:
     p = sub.add_parser("evaluate", help="pool out-of-fold predictions into metrics")
     add_config_options(p)
     p.add_argument("--predictions", type=Path, nargs="+", required=True)
@@ -187,12 +206,16 @@ def add_commands(sub) -> None:
     p.add_argument("--out-dir", type=Path, default=Path("results"))
     p.set_defaults(func=cmd_evaluate)
 
+
+def add_report_files(sub) -> None:
     p = sub.add_parser("report-files", help="tables, plots and pages for the HTML report")
     add_config_options(p)
     p.add_argument("--results", type=Path, default=Path("results"))
     p.add_argument("--histories", type=Path, nargs="+", required=True, help="history.csv per fold")
     p.set_defaults(func=cmd_report_files)
 
+
+def add_predict(sub) -> None:
     p = sub.add_parser("predict", help="stage new patients with trained fold models")
     p.add_argument(
         "inputs",
@@ -216,6 +239,8 @@ def add_commands(sub) -> None:
     p.add_argument("--no-qc", action="store_true", help="skip the QC montages (faster)")
     p.set_defaults(func=cmd_predict)
 
+
+def add_summary(sub) -> None:
     p = sub.add_parser("summary", help="headline numbers with intervals from metrics.json")
     p.add_argument("--metrics", type=Path, default=Path("results/metrics.json"))
     p.set_defaults(func=cmd_summary)

@@ -12,13 +12,14 @@ import hashlib
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 from spectstage.config import stage_labels
 from spectstage.deid import pseudonym
 from spectstage.errors import InputError
 from spectstage.io import FORMATS, NIFTI_SUFFIXES
+from spectstage.scan_input import ScanInput, check_id, file_stem
 
 log = logging.getLogger(__name__)
 
@@ -28,39 +29,6 @@ MANIFEST_COLUMNS = ("patient_id", "stage", "path")
 # (a multi-site cohort mixes radiological and neurological, hot and grey stacks).
 SLICE_COLUMNS = ("colormap", "image_left", "order", "pixel_mm", "slice_mm")
 OPTIONAL_COLUMNS = ("scan_id", "format", *SLICE_COLUMNS)
-SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-
-
-@dataclass(frozen=True)
-class ScanInput:
-    patient_id: str
-    scan_id: str
-    stage: str
-    path: Path  # a file or a folder
-    format: str | None = None  # None: detected from the files
-    slices: tuple[tuple[str, str | float], ...] = ()  # manifest overrides of the `slices` config
-
-    def conventions(self, defaults: dict):
-        """The scan's slice conventions: the `slices` config, overridden by its manifest cells."""
-        from spectstage.io.slices import SliceConventions
-
-        return SliceConventions.from_config({**defaults, **dict(self.slices)})
-
-
-def file_stem(scan_id: str) -> str:
-    """The scan's output file name (no suffix): the ID itself when it is a plain name,
-    else a readable slug plus a hash, so that spaces, quotes, `;`, `$()`, braces, `../`
-    or unicode can never break a shell command or a path."""
-    if SAFE_NAME.match(scan_id) and len(scan_id) <= 100:
-        return scan_id
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", scan_id).strip("._-")[:40] or "scan"
-    return f"{slug}-{hashlib.sha256(scan_id.encode()).hexdigest()[:10]}"
-
-
-def _check_id(value: str, what: str, where: str, problems: list[str]) -> str:
-    if not value.strip() or "\x00" in value or "\n" in value:
-        problems.append(f"{where}: {what} {value!r} is empty or contains control characters")
-    return value
 
 
 def _strip_suffix(name: str) -> str:
@@ -87,7 +55,7 @@ def from_raw_dir(raw_dir: Path, stages: list[str], problems: list[str]) -> list[
             )
             continue
         for entry in sorted(p for p in stage_dir.iterdir() if not p.name.startswith(".")):
-            pid = _check_id(
+            pid = check_id(
                 entry.name if entry.is_dir() else _strip_suffix(entry.name),
                 "patient ID",
                 str(entry),
@@ -133,8 +101,8 @@ def from_manifest(manifest: Path, stages: list[str], problems: list[str]) -> lis
         if not path.exists():
             problems.append(f"{where}: {row['path']!r} does not exist")
             continue
-        pid = _check_id(row["patient_id"], "patient ID", where, problems)
-        sid = _check_id(row.get("scan_id") or pid, "scan ID", where, problems)
+        pid = check_id(row["patient_id"], "patient ID", where, problems)
+        sid = check_id(row.get("scan_id") or pid, "scan ID", where, problems)
         fmt = row.get("format") or None
         if fmt is not None and fmt not in FORMATS:
             problems.append(f"{where} column format: {fmt!r} is not one of {list(FORMATS)}")

@@ -49,7 +49,10 @@ def train_fold(
 
     settings = cfg["train"]
     torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    # What torch.use_deterministic_algorithms(True, warn_only=True) does, less its import of
+    # the compiler (torch._inductor, for a flag of compiled code: ~2 s of CPU at each start;
+    # nothing here is compiled).
+    torch._C._set_deterministic_algorithms(True, warn_only=True)
     torch.manual_seed(settings["seed"] + fold)
     device = select_device(settings["device"])
     data = load_fold_data(folds_csv, cohort_csv, shard_path, fold, cfg)
