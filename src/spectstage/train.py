@@ -34,6 +34,18 @@ from spectstage.train_outputs import model_extras, write_outputs
 log = logging.getLogger(__name__)
 
 
+def deterministic_algorithms() -> None:
+    """torch.use_deterministic_algorithms(True, warn_only=True), less its import of the
+    compiler (torch._inductor, for a flag of compiled code: ~2 s of CPU at each start;
+    nothing here is compiled). The private call is what the public one makes in the pinned
+    torch; another torch without it gets the public call."""
+    setter = getattr(torch._C, "_set_deterministic_algorithms", None)
+    if setter is None:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    else:
+        setter(True, warn_only=True)
+
+
 def train_fold(
     folds_csv: Path,
     cohort_csv: Path,
@@ -49,10 +61,7 @@ def train_fold(
 
     settings = cfg["train"]
     torch.set_num_threads(threads)
-    # What torch.use_deterministic_algorithms(True, warn_only=True) does, less its import of
-    # the compiler (torch._inductor, for a flag of compiled code: ~2 s of CPU at each start;
-    # nothing here is compiled).
-    torch._C._set_deterministic_algorithms(True, warn_only=True)
+    deterministic_algorithms()
     torch.manual_seed(settings["seed"] + fold)
     device = select_device(settings["device"])
     data = load_fold_data(folds_csv, cohort_csv, shard_path, fold, cfg)
