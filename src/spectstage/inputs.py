@@ -26,7 +26,15 @@ STAGE_DIR = re.compile(r"^stage_(.+)$")
 MANIFEST_COLUMNS = ("patient_id", "stage", "path")
 # Per-scan slice conventions: a manifest cell overrides the `slices` config for that scan
 # (a multi-site cohort mixes radiological and neurological, hot and grey stacks).
-SLICE_COLUMNS = ("colormap", "image_left", "order", "pixel_mm", "slice_mm")
+SLICE_COLUMNS = (
+    "colormap",
+    "image_left",
+    "order",
+    "pixel_mm",
+    "slice_mm",
+    "window_low",
+    "window_high",
+)
 OPTIONAL_COLUMNS = ("scan_id", "format", *SLICE_COLUMNS)
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -44,7 +52,10 @@ class ScanInput:
         """The scan's slice conventions: the `slices` config, overridden by its manifest cells."""
         from spectstage.io.slices import SliceConventions
 
-        return SliceConventions.from_config({**defaults, **dict(self.slices)})
+        try:
+            return SliceConventions.from_config({**defaults, **dict(self.slices)})
+        except InputError as err:  # e.g. a manifest window whose low end is above its top
+            raise InputError(f"{self.path}: {err}") from err
 
 
 def file_stem(scan_id: str) -> str:

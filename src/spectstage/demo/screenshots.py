@@ -9,7 +9,7 @@ stack that covers only part of the brain (a few slices around the striatum).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,25 @@ PARTIAL_SLICES = (14, 22)  # a partial export: ~56-88 mm around the striatum
 PARTIAL_SHARE = 0.35
 JPEG_SHARE = 0.5
 JPEG_QUALITY = (75, 95)
+
+
+# A multi-site cohort (Realism.sites): site 0 is the cohort's own `conv`, the others differ
+# in colour map, display (radiological / neurological) and file order.
+SITES = (
+    {},
+    {"colormap": "gray", "image_left": "patient_left", "order": "posterior_to_anterior"},
+    {"colormap": "jet", "order": "posterior_to_anterior"},
+    {"colormap": "nipy_spectral", "image_left": "patient_left"},
+    {"colormap": "gray"},
+    {"image_left": "patient_left"},
+)
+
+
+def site_conventions(conv: SliceConventions, site: int, shot: Screenshot | None):
+    """Site `site`'s conventions, with the window its viewer exported (declared, as a
+    site knows its viewer settings)."""
+    window = {"window_low": shot.window_low, "window_high": shot.window_high} if shot else {}
+    return replace(conv, **SITES[site % len(SITES)], **window)
 
 
 @dataclass(frozen=True)

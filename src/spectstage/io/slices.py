@@ -37,6 +37,8 @@ SHARP_STEP = 0.5
 SATURATION_BINS = 25
 SATURATION_SPIKE = 10.0
 SATURATION_MIN_PIXELS = 30
+# Colour-map positions read as the bottom colour (JPEG moves black by a unit or so).
+BOTTOM_COLOUR = 1.5 / 255
 # Sizes read from the image header before any pixel is decoded: a SPECT slice is at most
 # a few hundred pixels a side, so larger declarations are refused, not allocated (a 100 kB
 # PNG may declare 50,000 x 50,000 pixels: 7.5 GB once decoded, Pillow's own bomb limit
@@ -54,6 +56,27 @@ class SliceConventions:
     pixel_mm: float = default("slices", "pixel_mm")
     slice_mm: float = default("slices", "slice_mm")
     colormap: str = default("slices", "colormap")
+    # The values the map's bottom and top colours stand for, as fractions of the maximum:
+    # the viewer's window. Only a declared window can undo a lifted bottom (see README).
+    window_low: float = default("slices", "window_low")
+    window_high: float = default("slices", "window_high")
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.window_low < self.window_high:
+            raise InputError(
+                f"slices window: window_low {self.window_low} must be >= 0 and below "
+                f"window_high {self.window_high} (fractions of the displayed maximum)"
+            )
+
+    def displayed(self, colour_index: np.ndarray) -> np.ndarray:
+        """Colour-map position in [0, 1] -> the value it shows, as a fraction of the max.
+        The bottom colour stands for everything up to window_low, mostly air: read as 0
+        (on the demo's lifted stacks that keeps the SBR gain within 0.5 % of the full
+        window's; reading it as window_low lowers it by ~2 %)."""
+        shown = self.window_low + colour_index * (self.window_high - self.window_low)
+        if self.window_low > 0:
+            shown = np.where(colour_index < BOTTOM_COLOUR, 0.0, shown)
+        return shown.astype(np.float32)
 
     @classmethod
     def from_config(cls, cfg: dict) -> SliceConventions:
@@ -213,7 +236,7 @@ def read_slices(files: list[Path], conv: SliceConventions):
     lossy = any(f.suffix.lower() in (".jpg", ".jpeg") for f in files)
     overlay = overlay_mask(rgb, values, on_map, lossy)
     spike = refuse_saturated(values, overlay, files[0].parent)
-    values = _fill(values, ~overlay)
+    values = _fill(conv.displayed(values), ~overlay)
     affine = stack_affine(values.shape, conv)
     return Scan(
         data=values,
