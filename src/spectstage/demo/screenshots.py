@@ -74,8 +74,9 @@ def sample_screenshot(rng: np.random.Generator) -> Screenshot:
     corners = rng.permutation(len(CORNERS))
     partial = rng.uniform() < PARTIAL_SHARE
     return Screenshot(
-        window_low=0.0 if rng.uniform() < 0.6 else float(rng.uniform(0.01, 0.05)),
-        window_high=1.0 if rng.uniform() < 0.5 else float(rng.uniform(0.95, 1.0)),
+        # to 0.1 % of the maximum, as a viewer shows its thresholds
+        window_low=0.0 if rng.uniform() < 0.6 else round(float(rng.uniform(0.01, 0.05)), 3),
+        window_high=1.0 if rng.uniform() < 0.5 else round(float(rng.uniform(0.95, 1.0)), 3),
         bar_side=str(rng.choice(["left", "right", "right", "none"])),
         header_corner=CORNERS[corners[0]],
         label_corner=CORNERS[corners[1]],
