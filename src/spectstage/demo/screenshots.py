@@ -57,6 +57,8 @@ class Screenshot:
     white_text: bool = False  # white text (on the hot and grey maps: their top colour)
     jpeg_quality: int = 0  # 0: PNG
     n_slices: int = FULL_STACK
+    slice_scaled: bool = False  # each slice scaled to its own maximum (some viewers do)
+    magnify: int = 1  # display pixels per image pixel side (nearest neighbour), text after
 
     @property
     def ext(self) -> str:
@@ -120,10 +122,12 @@ def write_screenshots(
 ) -> None:
     """Write the coronal stack (slice, row, col) as viewer screenshots."""
     lut = colormap_lut(conv.colormap)
-    scaled = (stack / stack.max() - shot.window_low) / (shot.window_high - shot.window_low)
+    top = stack.max(axis=(1, 2), keepdims=True) if shot.slice_scaled else stack.max()
+    scaled = (stack / top - shot.window_low) / (shot.window_high - shot.window_low)
     rgb = lut[np.clip(np.rint(scaled * 255), 0, 255).astype(np.uint8)]
+    rgb = rgb.repeat(shot.magnify, axis=1).repeat(shot.magnify, axis=2)
     text = (255, 255, 255) if shot.white_text else annotation_colour(lut)
-    n, h, w = stack.shape
+    n, h, w = rgb.shape[:3]
     left, right = ("R", "L") if conv.image_left == "patient_right" else ("L", "R")
     for k in range(n):
         img = rgb[k].copy()
