@@ -17,21 +17,33 @@ from spectstage.errors import InputError
 log = logging.getLogger(__name__)
 
 # Burnt-in overlays (colour bar, fixed labels) stay the same on every slice while anatomy
-# changes; JPEG compression makes them vary by a few RGB units from slice to slice.
-# Measured on realistic jet JPEG stacks (quality 85): colour-bar pixels stay within 12 RGB
-# units of their median colour on >= 83 % of the slices, brain pixels on <= 50 %.
-STATIC_RGB_TOLERANCE = 12
+# changes; JPEG compression makes them vary a little from slice to slice. The tolerance is
+# in colour-scale units, the same for every map: measured on realistic JPEG stacks (quality
+# 75-95; tests/test_slices_masks.py), colour-bar pixels stay within 1.5 % of the scale of
+# their median on >= 96 % of the slices with jet, hot and grey, brain pixels never on 75 %.
+# (The former 12 RGB units, tuned on jet, are 4.7 % of the grey scale: 14-20 % of the brain
+# of grey JPEG stacks passed for static and was refilled.)
+STATIC_VALUE_TOLERANCE = 0.015
 STATIC_SHARE = 0.75
 STATIC_MIN_SLICES = 8  # fewer (or lossless files): only exactly repeated pixels count
 # A stroke standing half the colour scale above the pixels on both its sides is text or a
 # drawn line: uptake (resolution ~10 mm, >= 2.5 pixels at 4 mm) falls off more gently.
 SHARP_STEP = 0.5
 # A window/level that clipped the top of the scale piles the brightest uptake into the top
-# colour. Measured on the realistic demo (tests/test_demo_screenshots.py): a window at 0.9
-# of the maximum gives a top bin up to ~7x the mean of the 25 bins below, 0.7 gives 18-38x.
+# colour. Measured on realistic demo stacks (6 patients, 64 and 128 matrices, counted in
+# image pixels beyond each slice's own maximum): a window at 0.95 of the maximum gives a
+# top bin up to 4x the mean of the 25 bins below, 0.9 gives 7-11x (with < 30 pixels),
+# 0.7 gives 17-46x, also magnified 4x; full-range and per-slice-scaled exports 0.
 SATURATION_BINS = 25
 SATURATION_SPIKE = 10.0
 SATURATION_MIN_PIXELS = 30
+# A slice's own maximum may reach the top colour with a few pixels quantised with it.
+SLICE_MAXIMUM_PIXELS = 4
+# Most slices at the top colour: each was scaled to its own maximum (a stack-wide scale
+# puts it on the few slices through the hottest striatum, a clipped window on the striatal
+# ones, never on the slices in front of and behind the striatum).
+SLICE_SCALED_SHARE = 0.9
+MAX_MAGNIFICATION = 8
 # More of the striatum than this taken for text: warn (measured on native 64 x 64 demo
 # stacks: 0 % with thin-stroke masking; the old 3 x 3 step rule masked up to 8.5 %).
 MAX_MASKED_BRIGHT = 0.02
@@ -78,9 +90,8 @@ def overlay_mask(
     from scipy import ndimage
 
     if lossy and len(rgb) >= STATIC_MIN_SLICES:  # robust to JPEG noise, a few odd slices
-        typical = np.median(rgb, axis=0).astype(np.int16)
-        deviation = np.abs(rgb.astype(np.int16) - typical).max(axis=-1)
-        close = (deviation <= STATIC_RGB_TOLERANCE).mean(axis=0)
+        deviation = np.abs(values - np.median(values, axis=0))
+        close = (deviation <= STATIC_VALUE_TOLERANCE).mean(axis=0)
         static = close >= STATIC_SHARE
     else:
         static = (rgb == rgb[0]).all(axis=(0, 3))
@@ -109,20 +120,46 @@ def masked_bright_share(values: np.ndarray, overlay: np.ndarray, folder: Path) -
     return share
 
 
+def magnification(values: np.ndarray, valid: np.ndarray) -> int:
+    """Display pixels per image pixel side: a viewer that magnified a 64 x 64 matrix by
+    nearest neighbour changes colour only every k-th column (at one phase); 1 otherwise."""
+    changes = (values[:, :, 1:] != values[:, :, :-1]) & valid[:, :, 1:] & valid[:, :, :-1]
+    columns = np.nonzero(changes)[2]
+    if len(columns) < 100:
+        return 1
+    for k in range(MAX_MAGNIFICATION, 1, -1):
+        if np.bincount(columns % k, minlength=k).max() >= 0.95 * len(columns):
+            return k
+    return 1
+
+
 def refuse_saturated(values: np.ndarray, overlay: np.ndarray, folder: Path) -> float:
     """How much the top colour stands out of the histogram; InputError when the window
-    clipped the uptake. A full-range export puts the maximum alone at the top colour, its
-    bin no fuller than those just below; a window below the maximum piles every brighter
-    voxel into it."""
-    index = np.rint(values[~overlay] * 255).astype(np.int64)
-    counts = np.bincount(index, minlength=256)
+    clipped the uptake, or when each slice was scaled to its own maximum. Counted in image
+    pixels (a magnified display repeats each one) and per slice: in a full-range export
+    the maximum reaches the top colour alone, its bin no fuller than those just below; a
+    window below the maximum piles every brighter pixel into it; a viewer that scales
+    each slice to its own maximum puts a small plateau at the top colour on every slice."""
+    side = magnification(values, ~overlay)
+    index = np.rint(np.where(overlay, 0, values) * 255).astype(np.int64)
+    top = (index == 255).sum(axis=(1, 2)) / side**2  # per slice, in image pixels
+    counts = np.bincount(index[~overlay], minlength=256) / side**2
     below = max(float(counts[255 - SATURATION_BINS : 255].mean()), 1.0)
-    spike = counts[255] / below
-    if spike > SATURATION_SPIKE and counts[255] >= SATURATION_MIN_PIXELS:
+    plateau = float(np.clip(top - SLICE_MAXIMUM_PIXELS, 0, None).sum())
+    spike = plateau / below
+    if spike > SATURATION_SPIKE and plateau >= SATURATION_MIN_PIXELS:
         raise InputError(
-            f"{folder}: {counts[255]} pixels sit at the colour map's top colour, {spike:.0f}x "
-            "as many as at each colour just below: the window/level clipped the uptake, so "
-            "the striatal values are lost. Export the slices with the full range (window "
-            "from 0 to the maximum)"
+            f"{folder}: {plateau:.0f} image pixels sit at the colour map's top colour, "
+            f"{spike:.0f}x as many as at each colour just below: the window/level clipped "
+            "the uptake, so the striatal values are lost. Export the slices with the full "
+            "range (window from 0 to the maximum)"
+        )
+    reaching = int((top > 0).sum())
+    if len(top) >= 3 and reaching >= SLICE_SCALED_SHARE * len(top):
+        raise InputError(
+            f"{folder}: {reaching} of {len(top)} slices reach the colour map's top colour: "
+            "the viewer scaled each slice to its own maximum, so values cannot be compared "
+            "between slices (the striatum with the reference region). Export the stack "
+            "with one colour scale for all slices"
         )
     return float(spike)
