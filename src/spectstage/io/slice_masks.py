@@ -81,6 +81,29 @@ def thin_strokes(values: np.ndarray) -> np.ndarray:
     return strokes
 
 
+def static_overlay(rgb: np.ndarray, values: np.ndarray, lossy: bool) -> np.ndarray:
+    """(row, col) True where the image is the same on (nearly) every slice and not
+    background: a colour bar or a fixed label, not anatomy."""
+    if lossy and len(rgb) >= STATIC_MIN_SLICES:  # robust to JPEG noise, a few odd slices
+        deviation = np.abs(values - np.median(values, axis=0))
+        static = (deviation <= STATIC_VALUE_TOLERANCE).mean(axis=0) >= STATIC_SHARE
+    else:
+        static = (rgb == rgb[0]).all(axis=(0, 3))
+    return static & (np.median(values, axis=0) > 2 / 255)
+
+
+def lone_strokes(values: np.ndarray) -> np.ndarray:
+    """Thin-stroke pixels with at most one more around them: a lone noise peak, not text."""
+    from scipy import ndimage
+
+    strokes = thin_strokes(values)
+    in_plane = np.zeros((3, 3, 3), bool)
+    in_plane[1] = True  # groups within a slice
+    labels, _ = ndimage.label(strokes, structure=in_plane)
+    sizes = np.bincount(labels.ravel())
+    return strokes & (sizes[labels] <= 2)
+
+
 def overlay_mask(
     rgb: np.ndarray, values: np.ndarray, on_map: np.ndarray, lossy: bool = False
 ) -> np.ndarray:
@@ -89,14 +112,7 @@ def overlay_mask(
     of a sharp stroke (text that changes per slice, drawn in a colour of the map)."""
     from scipy import ndimage
 
-    if lossy and len(rgb) >= STATIC_MIN_SLICES:  # robust to JPEG noise, a few odd slices
-        deviation = np.abs(values - np.median(values, axis=0))
-        close = (deviation <= STATIC_VALUE_TOLERANCE).mean(axis=0)
-        static = close >= STATIC_SHARE
-    else:
-        static = (rgb == rgb[0]).all(axis=(0, 3))
-    static &= np.median(values, axis=0) > 2 / 255
-    mask = ~on_map | static[None] | thin_strokes(values)
+    mask = ~on_map | static_overlay(rgb, values, lossy)[None] | thin_strokes(values)
     # JPEG rings around strokes and edges: the neighbours go too.
     return ndimage.binary_dilation(mask, structure=np.ones((1, 3, 3), bool))
 
@@ -154,7 +170,13 @@ def refuse_saturated(values: np.ndarray, overlay: np.ndarray, folder: Path) -> f
             "the uptake, so the striatal values are lost. Export the slices with the full "
             "range (window from 0 to the maximum)"
         )
-    reaching = int((top > 0).sum())
+    # A slice's own maximum can be a lone peak pixel, which the text mask took for a dot:
+    # count those too (text strokes form larger groups).
+    # Inside a 10 % margin: the colour bar and the labels sit at the edges.
+    at_top = (values >= 254.5 / 255) & (~overlay | lone_strokes(values))
+    h, w = values.shape[1:]
+    inner = at_top[:, h // 10 : h - h // 10, w // 10 : w - w // 10]
+    reaching = int(inner.any(axis=(1, 2)).sum())
     if len(top) >= 3 and reaching >= SLICE_SCALED_SHARE * len(top):
         raise InputError(
             f"{folder}: {reaching} of {len(top)} slices reach the colour map's top colour: "
