@@ -10,13 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from spectstage.config import validate
 from spectstage.demo import screenshots, writers
 from spectstage.demo.cohort import STACK_SHAPE, DemoPatient, generate, make_volume
 from spectstage.demo.patients import sample_patient
 from spectstage.demo.screenshots import Screenshot
 from spectstage.errors import InputError
 from spectstage.io import load_scan
-from spectstage.config import validate
 from spectstage.io.slices import SliceConventions
 
 SEED = 29

@@ -187,6 +187,6 @@ def test_a_window_low_above_its_high_is_refused_naming_the_scan(mixed, tmp_path)
     manifest = write_manifest(mixed, tmp_path, window_low="0.5", window_high="0.4")
     cfg = config(manifest)
     first = discover(cfg)[0]
-    with pytest.raises(InputError, match="window_low 0.5 must be >= 0 and below") as err:
+    with pytest.raises(InputError, match=r"window_low 0\.5 must be >= 0 and below") as err:
         first.conventions(cfg["slices"])
     assert str(first.path) in str(err.value)

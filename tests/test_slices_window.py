@@ -102,5 +102,7 @@ def test_ingest_sbrs_of_a_lifted_window_against_the_truth(patient_stack, tmp_pat
 
 
 def test_a_window_whose_low_end_is_above_its_top_is_refused():
-    with pytest.raises(InputError, match="window_low 0.5 must be >= 0 and below window_high 0.4"):
+    with pytest.raises(
+        InputError, match=r"window_low 0\.5 must be >= 0 and below window_high 0\.4"
+    ):
         SliceConventions(window_low=0.5, window_high=0.4)
