@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from spectstage.demo.writers import annotation_colour
+from spectstage.demo.stacks import annotation_colour
 from spectstage.io.slices import SliceConventions, colormap_lut
 
 CORNERS = ("top_left", "top_right", "bottom_left", "bottom_right")
