@@ -2,7 +2,9 @@
 
 Geometry comes from the `slices` config because image files carry none: files sort
 naturally into `order`, `image_left` says which patient side is on the image's left,
-`pixel_mm`/`slice_mm` give the spacing. Rows run from superior (top) to inferior.
+`pixel_mm`/`slice_mm` give the spacing, `window_low`/`window_high` the viewer's window (what
+the bottom and top colours stand for). Rows run from superior (top) to inferior.
+Annotation masking and the refusals of what an export lost: io/slice_masks.py.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ OFF_MAP_DISTANCE = 40.0
 # JPEG's chroma subsampling moves colours of a coloured map off it: on realistic quality-75
 # stacks, 4 % (hot), 11 % (jet) and 28 % (nipy_spectral) of the bright striatum lie more
 # than 40 RGB units from the map, at most 71, 70 and 90; burnt-in text colours lie >= 158
-# from theirs (demo.writers.annotation_colour). So JPEG files allow 100.
+# from theirs (demo.stacks.annotation_colour). So JPEG files allow 100.
 OFF_MAP_DISTANCE_LOSSY = 100.0
 # Colour-map positions read as the bottom colour (JPEG moves black by a unit or so).
 BOTTOM_COLOUR = 1.5 / 255
@@ -61,8 +63,8 @@ class SliceConventions:
     def displayed(self, colour_index: np.ndarray) -> np.ndarray:
         """Colour-map position in [0, 1] -> the value it shows, as a fraction of the max.
         The bottom colour stands for everything up to window_low, mostly air: read as 0
-        (on the demo's lifted stacks that keeps the SBR gain within 0.5 % of the full
-        window's; reading it as window_low lowers it by ~2 %)."""
+        (on the demo's lifted stacks that keeps the SBR gain within 1 % of the full
+        window's; reading it as window_low lowered it by 2 %)."""
         shown = self.window_low + colour_index * (self.window_high - self.window_low)
         if self.window_low > 0:
             shown = np.where(colour_index < BOTTOM_COLOUR, 0.0, shown)
