@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from spectstage.demo import acquisition, head, phantom, tomography
-from spectstage.demo.acquisition import CLEAN, Realism
+from spectstage.demo.acquisition import CLEAN, MULTI_SITE, Realism
 from spectstage.demo.cohort import DemoPatient, acquire, generate
 from spectstage.demo.patients import sample_patient
 from spectstage.geometry import apply
@@ -95,7 +95,9 @@ def test_extracerebral_uptake_and_the_neck_are_in_the_field(realistic):
 
 def test_realism_switches_and_truth_columns(tmp_path):
     assert CLEAN.label == "clean" and Realism().label == "reconstruction+extracerebral+screenshots"
-    assert Realism.without(["extracerebral"]).label == "reconstruction+screenshots"
+    # demo-data's switches: every effect on unless named, several sites included
+    assert Realism.without(["extracerebral"]).label == "reconstruction+screenshots+sites"
+    assert Realism.without([]) == MULTI_SITE and not Realism().sites
     with pytest.raises(ValueError, match="unknown realism effect"):
         Realism.without(["noise"])
     out = generate(tmp_path / "c", "nifti", [1], seed=SEED, workers=1, realism=CLEAN).parent

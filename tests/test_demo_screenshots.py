@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from spectstage.config import validate
 from spectstage.demo import screenshots, writers
 from spectstage.demo.cohort import STACK_SHAPE, DemoPatient, generate, make_volume
 from spectstage.demo.patients import sample_patient
@@ -114,17 +115,46 @@ def test_a_clipped_window_is_refused_naming_the_folder(truth, tmp_path):
     assert str(tmp_path) in str(err.value)
 
 
-def test_default_png_cohort_is_screenshots_recorded_in_truth(tmp_path):
-    out = generate(tmp_path / "demo", "png", [1, 1], seed=SEED, workers=1).parent
-    truth = pd.read_csv(out / "truth.csv").set_index("patient_id")
+def test_default_demo_is_a_multi_site_cohort_read_through_its_manifest(tmp_path):
+    """`demo-data`'s default: screenshots from sites with their own colour map (hot, grey),
+    display (radiological, neurological), order and window, declared per scan in the
+    manifest. Read through it, each stack is the generator's true stack; read with the one
+    `slices` config instead, the other site's stack is not."""
+    from spectstage.demo.acquisition import MULTI_SITE
+    from spectstage.demo.cohort import plan
+    from spectstage.inputs import discover
+
+    out = generate(tmp_path / "demo", "png", [1, 1], seed=SEED, workers=1, realism=MULTI_SITE)
+    truth = pd.read_csv(out.parent / "truth.csv").set_index("patient_id")
     assert truth["variant"].str.startswith("screenshot-").all()
-    for pid, row in truth.iterrows():
-        folder = out / f"stage_{row.stage}" / pid
-        files = sorted(folder.iterdir())
+    assert set(truth.slices_colormap) == {"hot", "gray"}
+    assert set(truth.slices_image_left) == {"patient_right", "patient_left"}
+    cfg = validate({"manifest": str(out)})
+    items = {it.patient.patient_id: it for it in plan([1, 1], ["1", "2"], "png", SEED)}
+    for scan_input in discover(cfg):
+        row = truth.loc[scan_input.patient_id]
+        files = sorted(scan_input.path.iterdir())
         assert len(files) == row.shot_n_slices
         assert {f.suffix for f in files} == {".jpg" if row.shot_jpeg_quality else ".png"}
-        scan = load_scan(folder, SliceConventions())
-        assert scan.data.shape[0] == row.shot_n_slices
+        conv = scan_input.conventions(cfg["slices"])
+        assert conv.colormap == row.slices_colormap and conv.window_low == row.shot_window_low
+        # The generator's true stack: its volume, sampled where truth says it centred it.
+        item = items[scan_input.patient_id]
+        volume, affine, _ = make_volume(item)
+        centre_y = item.patient.pose.translation_mm[1] - row.translation_y_mm
+        shape = (int(row.shot_n_slices), *STACK_SHAPE[1:])
+        stack, stack_aff = writers.sample_stack(volume, affine, conv, shape, (0, centre_y, 0))
+        want = canonical(stack, stack_aff)
+        scan = load_scan(scan_input.path, conv)
+        # the same axes (the reader centres the stack on the origin: no translation)
+        np.testing.assert_allclose(scan.affine[:3, :3], stack_aff[:3, :3], atol=1e-6)
+        got = canonical(scan.data, scan.affine)
+        box = np.s_[32:96, :, 40:88]  # left/right as in the screenshot test above
+        assert corr(got, want) >= 0.95
+        assert corr(got[box], want[box]) > corr(got[box], want[::-1][box]) + 0.05
+        if row.slices_colormap == "gray":  # the config's hot, radiological reading: lost
+            wrong = load_scan(scan_input.path, SliceConventions())
+            assert corr(canonical(wrong.data, wrong.affine), want) < 0.5  # measured 0.14
 
 
 def test_registration_of_a_partial_jpeg_screenshot_finds_the_true_pose(truth, tmp_path):

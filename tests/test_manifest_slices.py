@@ -140,6 +140,8 @@ def write_manifest(mixed: Path, tmp_path: Path, **columns) -> Path:
         ("slice_mm", "0", "column slice_mm: 0.0 is less than or equal to the minimum of 0"),
         ("colormap", "rainbowish", "column colormap: 'rainbowish' is not a matplotlib colour"),
         ("format", "dcm", "column format: 'dcm' is not one of"),
+        ("window_low", "5", "column window_low: 5.0 is greater than or equal to the maximum"),
+        ("window_high", "-1", "column window_high: -1.0 is less than or equal to the minimum"),
     ],
 )
 def test_bad_cell_is_refused_naming_line_and_column(mixed, tmp_path, column, value, message):
@@ -163,3 +165,28 @@ def test_check_refuses_an_unknown_column_with_exit_code_2(mixed, tmp_path):
     proc = run(args, tmp_path, check=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "unknown column(s) ['image_lft']" in proc.stderr
+
+
+def test_a_window_column_is_the_scans_declared_window(mixed, tmp_path):
+    """A site's viewer window (here a 5 % lower threshold) in the manifest: that scan's
+    colours read as values from 0.05 to 1 of the maximum; the others keep the config's."""
+    manifest = write_manifest(mixed, tmp_path, window_low="0.05")
+    cfg = config(manifest)
+    scans = discover(cfg)
+    windows = [(s.conventions(cfg["slices"]).window_low) for s in scans]
+    assert windows == [0.05, 0.0, 0.0, 0.0]
+    first = scans[0]
+    declared = load_scan(first.path, first.conventions(cfg["slices"])).data
+    plain = load_scan(first.path, SITES["A"]).data
+    shown = plain > 1.5 / 255  # above the bottom colour: 0.05 + 0.95 x the colour position
+    exact = np.isclose(declared[shown], 0.05 + 0.95 * plain[shown], atol=1e-6)
+    assert exact.mean() > 0.7  # the rest: text and bar pixels, refilled from neighbours
+
+
+def test_a_window_low_above_its_high_is_refused_naming_the_scan(mixed, tmp_path):
+    manifest = write_manifest(mixed, tmp_path, window_low="0.5", window_high="0.4")
+    cfg = config(manifest)
+    first = discover(cfg)[0]
+    with pytest.raises(InputError, match=r"window_low 0\.5 must be >= 0 and below") as err:
+        first.conventions(cfg["slices"])
+    assert str(first.path) in str(err.value)

@@ -138,7 +138,8 @@ def add_realism_options(p: argparse.ArgumentParser) -> None:
         metavar="EFFECTS",
         help="switch off some realism effects, comma-separated: reconstruction "
         "(projections + FBP on a clinical grid), extracerebral (scalp, glands, neck), "
-        "screenshots (viewer-screenshot slice stacks)",
+        "screenshots (viewer-screenshot slice stacks), sites (slice stacks from several "
+        "sites, their conventions per scan in the manifest)",
     )
     p.add_argument(
         "--grid",

@@ -27,7 +27,15 @@ STAGE_DIR = re.compile(r"^stage_(.+)$")
 MANIFEST_COLUMNS = ("patient_id", "stage", "path")
 # Per-scan slice conventions: a manifest cell overrides the `slices` config for that scan
 # (a multi-site cohort mixes radiological and neurological, hot and grey stacks).
-SLICE_COLUMNS = ("colormap", "image_left", "order", "pixel_mm", "slice_mm")
+SLICE_COLUMNS = (
+    "colormap",
+    "image_left",
+    "order",
+    "pixel_mm",
+    "slice_mm",
+    "window_low",
+    "window_high",
+)
 OPTIONAL_COLUMNS = ("scan_id", "format", *SLICE_COLUMNS)
 
 

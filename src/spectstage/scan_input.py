@@ -8,6 +8,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from spectstage.errors import InputError
+
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -24,7 +26,10 @@ class ScanInput:
         """The scan's slice conventions: the `slices` config, overridden by its manifest cells."""
         from spectstage.io.slices import SliceConventions
 
-        return SliceConventions.from_config({**defaults, **dict(self.slices)})
+        try:
+            return SliceConventions.from_config({**defaults, **dict(self.slices)})
+        except InputError as err:  # e.g. a manifest window whose low end is above its top
+            raise InputError(f"{self.path}: {err}") from err
 
 
 def file_stem(scan_id: str) -> str:

@@ -21,7 +21,7 @@ from spectstage.demo import head, phantom, tomography
 from spectstage.demo.patients import Patient
 from spectstage.geometry import apply, grid_points
 
-EFFECTS = ("reconstruction", "extracerebral", "screenshots")
+EFFECTS = ("reconstruction", "extracerebral", "screenshots", "sites")
 GRIDS = ("mixed", "128", "64")
 SHARE_128 = 0.7  # most DaTSCAN reconstructions are 128 x 128 today
 COLLIMATOR_FWHM_MM = (7.5, 9.5)  # a LEHR collimator at ~15 cm; FBP's window adds more
@@ -42,6 +42,11 @@ class Realism:
     reconstruction: bool = True  # projections, Poisson counts, FBP on a clinical grid
     extracerebral: bool = True  # scalp, salivary glands, nasal mucosa, neck
     screenshots: bool = True  # slice stacks as viewer screenshots (window, text, JPEG...)
+    # Slice stacks from several sites, each with its own colour map, display and order
+    # (given per scan in the manifest). Off in the Python default, whose one-site stacks
+    # read from a raw_dir with one `slices` config (the tests' cohorts); `demo-data` turns
+    # it on (MULTI_SITE).
+    sites: bool = False
     grid: str = "mixed"  # acquisition matrix: "128", "64" or "mixed" (per patient)
     EFFECTS: ClassVar[tuple[str, ...]] = EFFECTS
 
@@ -62,7 +67,8 @@ class Realism:
         return "+".join(on) if on else "clean"
 
 
-REALISTIC = Realism()  # the default of `spectstage demo-data`
+REALISTIC = Realism()  # one site: the default of `generate`
+MULTI_SITE = Realism(sites=True)  # the default of `spectstage demo-data`
 CLEAN = Realism(reconstruction=False, extracerebral=False, screenshots=False)
 
 

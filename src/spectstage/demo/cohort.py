@@ -55,6 +55,7 @@ class DemoPatient:
     # outside a cohort plan (tests, benchmarks)
     number: int = 0
     realism: Realism = REALISTIC  # the realistic default; CLEAN for exact comparisons
+    site: int = 0  # slice stacks: the site whose conventions it has (screenshots.SITES)
 
 
 def choose(item: DemoPatient, what: str, options: tuple):
@@ -106,7 +107,7 @@ def plan(
     rng = np.random.default_rng(seed)
     total = sum(per_stage)
     numbers = rng.permutation(total) + 1 + id_offset  # IDs do not reveal the stage
-    items = []
+    items: list[DemoPatient] = []
     for si, (stage, count) in enumerate(zip(stages, per_stage, strict=True)):
         for i in range(count):
             pseed = (seed, si, i)
@@ -120,26 +121,36 @@ def plan(
                 layout = LAYOUTS[1 + int(prng.integers(2))]
             else:
                 layout = fmt
-            items.append(DemoPatient(patient, layout, pseed, number, realism))
+            # round-robin too: even two slice stacks differ in colour map and display
+            site = sum(it.layout == "png" for it in items) if realism.sites else 0
+            items.append(DemoPatient(patient, layout, pseed, number, realism, site))
     return items
+
+
+def stack_conventions(item: DemoPatient, conv: SliceConventions):
+    """(the conventions a slice-stack patient's files have, its screenshot or None)."""
+    shot = None
+    if item.realism.screenshots:
+        shot = screenshots.sample_screenshot(np.random.default_rng([*item.seed, 4]))
+    return screenshots.site_conventions(conv, item.site, shot), shot
 
 
 def _write_stack(item: DemoPatient, volume, affine, rng, folder: Path, conv) -> tuple:
     """The coronal stack around the striatum, a viewer screenshot when realistic;
     (variant name, the stack's centre y in scanner mm, truth columns)."""
-    shot = None
-    if item.realism.screenshots:
-        shot = screenshots.sample_screenshot(np.random.default_rng([*item.seed, 4]))
+    conv, shot = stack_conventions(item, conv)
     shape = (shot.n_slices if shot else STACK_SHAPE[0], *STACK_SHAPE[1:])
     striatum = item.patient.pose.matrix() @ [*STRIATUM_CENTRE_MM, 1]
     centre_y = striatum[1] + rng.uniform(-6, 6)
     stack, _ = writers.sample_stack(volume, affine, conv, shape, (0.0, centre_y, 0.0))
     name = f"{conv.colormap}-{conv.image_left}-{conv.order}"
+    # The stack's conventions, as a site would declare them (manifest columns)
+    declared = {f"slices_{k}": v for k, v in asdict(conv).items()}
     if shot is None:
         writers.write_slices(stack, folder, conv)
-        return f"slices-{name}", centre_y, {}
+        return f"slices-{name}", centre_y, declared
     screenshots.write_screenshots(stack, folder, conv, shot)
-    return f"screenshot-{name}-{shot.ext}", centre_y, shot.row()
+    return f"screenshot-{name}-{shot.ext}", centre_y, {**declared, **shot.row()}
 
 
 def _write_dicom(item: DemoPatient, volume, affine, rng, folder: Path, phi: dict) -> tuple:
@@ -232,7 +243,21 @@ def generate(
     jobs = [(it, tmp / f"stage_{it.patient.stage}" / it.patient.patient_id, conv) for it in items]
     with ProcessPoolExecutor(max_workers=workers or os.cpu_count()) as pool:
         truth = list(pool.map(_write_one, jobs, chunksize=4))
-    manifest = pd.DataFrame(
+    manifest_table(truth).to_csv(tmp / "manifest.csv", index=False)
+    pd.DataFrame(truth).to_csv(tmp / "truth.csv", index=False)
+    tmp.rename(out)
+    return out / "manifest.csv"
+
+
+def manifest_table(truth: list[dict]):
+    """The cohort's manifest: every scan, and each slice stack's conventions (colour map,
+    display, order, spacing, the viewer's window) in the per-scan columns that override
+    `slices`; blank for DICOM and NIfTI."""
+    import pandas as pd
+
+    from spectstage.inputs import SLICE_COLUMNS
+
+    table = pd.DataFrame(
         {
             "patient_id": [t["patient_id"] for t in truth],
             "stage": [t["stage"] for t in truth],
@@ -240,7 +265,7 @@ def generate(
             "scan_id": [t["scan_id"] for t in truth],
         }
     )
-    manifest.to_csv(tmp / "manifest.csv", index=False)
-    pd.DataFrame(truth).to_csv(tmp / "truth.csv", index=False)
-    tmp.rename(out)
-    return out / "manifest.csv"
+    if any("slices_colormap" in t for t in truth):
+        for column in SLICE_COLUMNS:
+            table[column] = [t.get(f"slices_{column}", "") for t in truth]
+    return table

@@ -9,13 +9,13 @@ stack that covers only part of the brain (a few slices around the striatum).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from spectstage.demo.writers import annotation_colour
+from spectstage.demo.stacks import annotation_colour
 from spectstage.io.slices import SliceConventions, colormap_lut
 
 CORNERS = ("top_left", "top_right", "bottom_left", "bottom_right")
@@ -24,6 +24,25 @@ PARTIAL_SLICES = (14, 22)  # a partial export: ~56-88 mm around the striatum
 PARTIAL_SHARE = 0.35
 JPEG_SHARE = 0.5
 JPEG_QUALITY = (75, 95)
+
+
+# A multi-site cohort (Realism.sites): site 0 is the cohort's own `conv`, the others differ
+# in colour map, display (radiological / neurological) and file order.
+SITES = (
+    {},
+    {"colormap": "gray", "image_left": "patient_left", "order": "posterior_to_anterior"},
+    {"colormap": "jet", "order": "posterior_to_anterior"},
+    {"colormap": "nipy_spectral", "image_left": "patient_left"},
+    {"colormap": "gray"},
+    {"image_left": "patient_left"},
+)
+
+
+def site_conventions(conv: SliceConventions, site: int, shot: Screenshot | None):
+    """Site `site`'s conventions, with the window its viewer exported (declared, as a
+    site knows its viewer settings)."""
+    window = {"window_low": shot.window_low, "window_high": shot.window_high} if shot else {}
+    return replace(conv, **SITES[site % len(SITES)], **window)
 
 
 @dataclass(frozen=True)
@@ -38,6 +57,8 @@ class Screenshot:
     white_text: bool = False  # white text (on the hot and grey maps: their top colour)
     jpeg_quality: int = 0  # 0: PNG
     n_slices: int = FULL_STACK
+    slice_scaled: bool = False  # each slice scaled to its own maximum (some viewers do)
+    magnify: int = 1  # display pixels per image pixel side (nearest neighbour), text after
 
     @property
     def ext(self) -> str:
@@ -55,8 +76,9 @@ def sample_screenshot(rng: np.random.Generator) -> Screenshot:
     corners = rng.permutation(len(CORNERS))
     partial = rng.uniform() < PARTIAL_SHARE
     return Screenshot(
-        window_low=0.0 if rng.uniform() < 0.6 else float(rng.uniform(0.01, 0.05)),
-        window_high=1.0 if rng.uniform() < 0.5 else float(rng.uniform(0.95, 1.0)),
+        # to 0.1 % of the maximum, as a viewer shows its thresholds
+        window_low=0.0 if rng.uniform() < 0.6 else round(float(rng.uniform(0.01, 0.05)), 3),
+        window_high=1.0 if rng.uniform() < 0.5 else round(float(rng.uniform(0.95, 1.0)), 3),
         bar_side=str(rng.choice(["left", "right", "right", "none"])),
         header_corner=CORNERS[corners[0]],
         label_corner=CORNERS[corners[1]],
@@ -100,10 +122,12 @@ def write_screenshots(
 ) -> None:
     """Write the coronal stack (slice, row, col) as viewer screenshots."""
     lut = colormap_lut(conv.colormap)
-    scaled = (stack / stack.max() - shot.window_low) / (shot.window_high - shot.window_low)
+    top = stack.max(axis=(1, 2), keepdims=True) if shot.slice_scaled else stack.max()
+    scaled = (stack / top - shot.window_low) / (shot.window_high - shot.window_low)
     rgb = lut[np.clip(np.rint(scaled * 255), 0, 255).astype(np.uint8)]
+    rgb = rgb.repeat(shot.magnify, axis=1).repeat(shot.magnify, axis=2)
     text = (255, 255, 255) if shot.white_text else annotation_colour(lut)
-    n, h, w = stack.shape
+    n, h, w = rgb.shape[:3]
     left, right = ("R", "L") if conv.image_left == "patient_right" else ("L", "R")
     for k in range(n):
         img = rgb[k].copy()

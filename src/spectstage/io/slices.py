@@ -2,7 +2,9 @@
 
 Geometry comes from the `slices` config because image files carry none: files sort
 naturally into `order`, `image_left` says which patient side is on the image's left,
-`pixel_mm`/`slice_mm` give the spacing. Rows run from superior (top) to inferior.
+`pixel_mm`/`slice_mm` give the spacing, `window_low`/`window_high` the viewer's window (what
+the bottom and top colours stand for). Rows run from superior (top) to inferior.
+Annotation masking and the refusals of what an export lost: io/slice_masks.py.
 """
 
 from __future__ import annotations
@@ -15,28 +17,20 @@ import numpy as np
 
 from spectstage.config import default
 from spectstage.errors import InputError
+from spectstage.io.slice_masks import fill, masked_bright_share, overlay_mask, refuse_saturated
 
 SLICE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 ORDERS = ("anterior_to_posterior", "posterior_to_anterior")
 IMAGE_LEFT = ("patient_right", "patient_left")
 # A pixel this far (RGB units) from every colour of the map is an annotation, not uptake.
 OFF_MAP_DISTANCE = 40.0
-# Burnt-in overlays (colour bar, fixed labels) stay the same on every slice while anatomy
-# changes; JPEG compression makes them vary by a few RGB units from slice to slice.
-# Measured on realistic jet JPEG stacks (quality 85): colour-bar pixels stay within 12 RGB
-# units of their median colour on >= 83 % of the slices, brain pixels on <= 50 %.
-STATIC_RGB_TOLERANCE = 12
-STATIC_SHARE = 0.75
-STATIC_MIN_SLICES = 8  # fewer (or lossless files): only exactly repeated pixels count
-# A jump of half the colour scale between neighbouring pixels is text or a drawn line: a
-# SPECT reconstruction (resolution ~10 mm, several pixels) cannot change that fast.
-SHARP_STEP = 0.5
-# A window/level that clipped the top of the scale piles the brightest uptake into the top
-# colour. Measured on the realistic demo (tests/test_demo_screenshots.py): a window at 0.9
-# of the maximum gives a top bin up to ~7x the mean of the 25 bins below, 0.7 gives 18-38x.
-SATURATION_BINS = 25
-SATURATION_SPIKE = 10.0
-SATURATION_MIN_PIXELS = 30
+# JPEG's chroma subsampling moves colours of a coloured map off it: on realistic quality-75
+# stacks, 4 % (hot), 11 % (jet) and 28 % (nipy_spectral) of the bright striatum lie more
+# than 40 RGB units from the map, at most 71, 70 and 90; burnt-in text colours lie >= 158
+# from theirs (demo.stacks.annotation_colour). So JPEG files allow 100.
+OFF_MAP_DISTANCE_LOSSY = 100.0
+# Colour-map positions read as the bottom colour (JPEG moves black by a unit or so).
+BOTTOM_COLOUR = 1.5 / 255
 # Sizes read from the image header before any pixel is decoded: a SPECT slice is at most
 # a few hundred pixels a side, so larger declarations are refused, not allocated (a 100 kB
 # PNG may declare 50,000 x 50,000 pixels: 7.5 GB once decoded, Pillow's own bomb limit
@@ -54,6 +48,27 @@ class SliceConventions:
     pixel_mm: float = default("slices", "pixel_mm")
     slice_mm: float = default("slices", "slice_mm")
     colormap: str = default("slices", "colormap")
+    # The values the map's bottom and top colours stand for, as fractions of the maximum:
+    # the viewer's window. Only a declared window can undo a lifted bottom (see README).
+    window_low: float = default("slices", "window_low")
+    window_high: float = default("slices", "window_high")
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.window_low < self.window_high:
+            raise InputError(
+                f"slices window: window_low {self.window_low} must be >= 0 and below "
+                f"window_high {self.window_high} (fractions of the displayed maximum)"
+            )
+
+    def displayed(self, colour_index: np.ndarray) -> np.ndarray:
+        """Colour-map position in [0, 1] -> the value it shows, as a fraction of the max.
+        The bottom colour stands for everything up to window_low, mostly air: read as 0
+        (on the demo's lifted stacks that keeps the SBR gain within 1 % of the full
+        window's; reading it as window_low lowered it by 2 %)."""
+        shown = self.window_low + colour_index * (self.window_high - self.window_low)
+        if self.window_low > 0:
+            shown = np.where(colour_index < BOTTOM_COLOUR, 0.0, shown)
+        return shown.astype(np.float32)
 
     @classmethod
     def from_config(cls, cfg: dict) -> SliceConventions:
@@ -129,7 +144,9 @@ def _read_rgb(path: Path) -> np.ndarray:
         raise InputError(f"{path}: not a readable image ({type(err).__name__}: {err})") from err
 
 
-def invert_colormap(rgb: np.ndarray, lut: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def invert_colormap(
+    rgb: np.ndarray, lut: np.ndarray, off_map: float = OFF_MAP_DISTANCE
+) -> tuple[np.ndarray, np.ndarray]:
     """Nearest-colour lookup: (intensity in [0, 1], True where the colour is on the map)."""
     from scipy.spatial import cKDTree
 
@@ -139,59 +156,8 @@ def invert_colormap(rgb: np.ndarray, lut: np.ndarray) -> tuple[np.ndarray, np.nd
     colours = np.stack([codes >> 16, (codes >> 8) & 255, codes & 255], axis=1).astype(np.float32)
     dist, idx = cKDTree(lut.astype(np.float32)).query(colours)
     value = (idx / 255.0).astype(np.float32)[inverse.ravel()]
-    on_map = (dist <= OFF_MAP_DISTANCE)[inverse.ravel()]
+    on_map = (dist <= off_map)[inverse.ravel()]
     return value.reshape(rgb.shape[:-1]), on_map.reshape(rgb.shape[:-1])
-
-
-def _fill(values: np.ndarray, valid: np.ndarray, sigma: float = 1.5) -> np.ndarray:
-    """Fill masked pixels from valid neighbours in-plane (normalised convolution)."""
-    from scipy import ndimage
-
-    weights = ndimage.gaussian_filter(valid.astype(np.float32), (0, sigma, sigma))
-    smooth = ndimage.gaussian_filter(np.where(valid, values, 0), (0, sigma, sigma))
-    filled = np.divide(smooth, weights, out=np.zeros_like(smooth), where=weights > 1e-3)
-    return np.where(valid, values, filled)
-
-
-def overlay_mask(
-    rgb: np.ndarray, values: np.ndarray, on_map: np.ndarray, lossy: bool = False
-) -> np.ndarray:
-    """True where a pixel is an annotation, not uptake: off the colour map, the same on
-    every slice (colour bar, fixed labels; nearly the same in `lossy` JPEG files), or part
-    of a sharp stroke (text that changes per slice, drawn in a colour of the map)."""
-    from scipy import ndimage
-
-    if lossy and len(rgb) >= STATIC_MIN_SLICES:  # robust to JPEG noise, a few odd slices
-        typical = np.median(rgb, axis=0).astype(np.int16)
-        deviation = np.abs(rgb.astype(np.int16) - typical).max(axis=-1)
-        close = (deviation <= STATIC_RGB_TOLERANCE).mean(axis=0)
-        static = close >= STATIC_SHARE
-    else:
-        static = (rgb == rgb[0]).all(axis=(0, 3))
-    static &= np.median(values, axis=0) > 2 / 255
-    sharp = values - ndimage.minimum_filter(values, size=(1, 3, 3)) >= SHARP_STEP
-    mask = ~on_map | static[None] | sharp
-    # JPEG rings around strokes and edges: the neighbours go too.
-    return ndimage.binary_dilation(mask, structure=np.ones((1, 3, 3), bool))
-
-
-def refuse_saturated(values: np.ndarray, overlay: np.ndarray, folder: Path) -> float:
-    """How much the top colour stands out of the histogram; InputError when the window
-    clipped the uptake. A full-range export puts the maximum alone at the top colour, its
-    bin no fuller than those just below; a window below the maximum piles every brighter
-    voxel into it."""
-    index = np.rint(values[~overlay] * 255).astype(np.int64)
-    counts = np.bincount(index, minlength=256)
-    below = max(float(counts[255 - SATURATION_BINS : 255].mean()), 1.0)
-    spike = counts[255] / below
-    if spike > SATURATION_SPIKE and counts[255] >= SATURATION_MIN_PIXELS:
-        raise InputError(
-            f"{folder}: {counts[255]} pixels sit at the colour map's top colour, {spike:.0f}x "
-            "as many as at each colour just below: the window/level clipped the uptake, so "
-            "the striatal values are lost. Export the slices with the full range (window "
-            "from 0 to the maximum)"
-        )
-    return float(spike)
 
 
 def read_slices(files: list[Path], conv: SliceConventions):
@@ -209,11 +175,13 @@ def read_slices(files: list[Path], conv: SliceConventions):
                 f"its header says {width}x{height}"
             )
     rgb = np.stack(images)
-    values, on_map = invert_colormap(rgb, colormap_lut(conv.colormap))
     lossy = any(f.suffix.lower() in (".jpg", ".jpeg") for f in files)
+    off_map = OFF_MAP_DISTANCE_LOSSY if lossy else OFF_MAP_DISTANCE
+    values, on_map = invert_colormap(rgb, colormap_lut(conv.colormap), off_map)
     overlay = overlay_mask(rgb, values, on_map, lossy)
     spike = refuse_saturated(values, overlay, files[0].parent)
-    values = _fill(values, ~overlay)
+    values = fill(conv.displayed(values), ~overlay)
+    bright_masked = masked_bright_share(values, overlay, files[0].parent)
     affine = stack_affine(values.shape, conv)
     return Scan(
         data=values,
@@ -224,6 +192,7 @@ def read_slices(files: list[Path], conv: SliceConventions):
             "image_size": list(rgb.shape[1:3]),
             "masked_pixels": int(overlay.sum()),
             "top_colour_spike": round(spike, 2),
+            "masked_bright_share": round(bright_masked, 4),
             "slice_conventions": asdict(conv),
         },
     )
