@@ -47,7 +47,7 @@ test-fast: $(VENV)/.installed
 # After `make demo` (run first; nothing to do when up to date), on a small fresh-seed cohort.
 BENCH_DIR ?= data/bench
 $(BENCH_DIR)/manifest.csv: | $(VENV)/.installed
-	spectstage demo-data --out $(BENCH_DIR) --per-stage 4,4,4,4 --seed 3
+	spectstage demo-data --out $(BENCH_DIR) --per-stage 4,4,4,4 --seed 3 --without sites # benchmarks read raw_dir: one site
 
 bench: demo $(BENCH_DIR)/manifest.csv
 	python benchmarks/noop_rerun.py
