@@ -27,3 +27,25 @@ def test_a_stack_ending_across_a_putamen_keeps_its_sbr():
         assert sbr[f"sbr_{region}"] == round(value - 1, 4), region
     missed = regional_sbr(volume, tmpl, y >= 60.0)  # in front of every striatal region
     assert all(math.isnan(v) for v in missed.values())
+
+
+def test_qc_flags_judge_only_the_regions_a_scan_reaches():
+    """A region a short stack does not reach has no SBR (NaN): the flags look at the
+    measured regions, and a scan that reaches none has its striatum 'not found'."""
+    from types import SimpleNamespace
+
+    from spectstage.qc import flags
+
+    reg = SimpleNamespace(matrix=np.eye(4), correlation=0.9)
+    ref = SimpleNamespace(fallback=False, mean=10.0)
+    nan = float("nan")
+
+    def raised(sbr):
+        found = flags(reg, ref, sbr, "dicom", 0.9)
+        return found["flag_striatum_not_found"], found["flag_implausible_intensity"]
+
+    assert raised({"a": nan, "b": 2.0}) == (False, False)
+    assert raised({"b": 2.0, "a": nan}) == (False, False)  # order no longer matters
+    assert raised({"a": nan, "b": nan}) == (True, False)
+    assert raised({"a": 9.0, "b": nan}) == (False, True)
+    assert raised({"a": 0.1, "b": nan}) == (True, False)

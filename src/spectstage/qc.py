@@ -53,19 +53,18 @@ def hotspot_share(volume: np.ndarray, tmpl: Template) -> float:
 def flags(reg, ref, sbr: dict[str, float], fmt: str, hotspots: float) -> dict[str, bool]:
     offset = float(np.linalg.norm(reg.matrix[:3, 3]))
     scale = float(abs(np.linalg.det(reg.matrix[:3, :3])) ** (1 / 3))
-    values = np.array(list(sbr.values()), dtype=float)
-    if np.isnan(values).all():
-        values = np.array([-np.inf])  # no region reached: the striatum was not found
+    # A region a short stack does not reach has no SBR (NaN): judge the measured ones.
+    values = np.array([v for v in sbr.values() if np.isfinite(v)], dtype=float)
     return {
         "flag_registration": reg.correlation < MIN_CORRELATION
         or abs(scale - 1) > MAX_SCALE_CHANGE
         or hotspots < MIN_HOTSPOT_SHARE,
         "flag_off_centre": offset > MAX_OFFSET_MM,
         "flag_reference_fallback": ref.fallback,
-        # NaN-aware: a region a short stack does not reach has no SBR (NaN).
-        "flag_striatum_not_found": not np.nanmax(values) >= MIN_STRIATAL_SBR,
-        "flag_implausible_intensity": bool(np.nanmax(values) > MAX_STRIATAL_SBR)
-        or bool(np.nanmin(values) < -1.0),
+        "flag_striatum_not_found": bool(values.size == 0 or values.max() < MIN_STRIATAL_SBR),
+        "flag_implausible_intensity": bool(
+            values.size > 0 and (values.max() > MAX_STRIATAL_SBR or values.min() < -1.0)
+        ),
         # Slice images carry relative intensities only: counts are unknown there.
         "flag_low_counts": fmt != "slices" and ref.mean < MIN_REFERENCE_COUNTS,
     }
@@ -89,28 +88,29 @@ class Montages:
     starts it first, so that importing the plotting libraries (nilearn pulls in
     scikit-learn: ~4 s, most of staging one patient) runs beside torch's import, the
     models and the ingest on the other core. Leaving the block waits for every montage and
-    raises the first error; leaving it on an error stops the process at once."""
+    raises the first error (a process that died raises BrokenProcessPool, never hangs);
+    leaving it on an error stops the process at once."""
 
     def __init__(self) -> None:
         import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
 
         # spawn, not fork: the parent holds torch's thread pools, which fork can deadlock.
         context = multiprocessing.get_context("spawn")
-        self._pool = context.Pool(1, initializer=_import_plotting)
+        self._pool = ProcessPoolExecutor(1, mp_context=context, initializer=_import_plotting)
         self._jobs: list = []
 
     def draw(self, volume: np.ndarray, tmpl: Template, scan_id: str, path: Path) -> None:
-        self._jobs.append(self._pool.apply_async(write_montage, (volume, tmpl, scan_id, path)))
+        self._jobs.append(self._pool.submit(write_montage, volume, tmpl, scan_id, path))
 
     def finish(self) -> None:
         """Wait for every montage; raise the first error. Leaving the block does it too."""
-        self._pool.close()
         try:
             for job in self._jobs:
-                job.get()
+                job.result()
         finally:
-            self._pool.terminate()
             self._jobs = []
+            self._pool.shutdown(wait=True)
 
     def __enter__(self) -> Montages:
         return self
@@ -118,10 +118,18 @@ class Montages:
     def __exit__(self, error_type, *_) -> None:
         if error_type is None:
             self.finish()
-        self._pool.terminate()
+            return
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        # Do not wait for the plotting imports to finish: stop the process (the executor
+        # has no public call for it before Python 3.14).
+        for process in list(getattr(self._pool, "_processes", {}).values()):
+            process.terminate()
 
 
 def _import_plotting() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the parent reports, not the child
     from nilearn import plotting  # noqa: F401
 
 

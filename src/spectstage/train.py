@@ -39,11 +39,15 @@ def deterministic_algorithms() -> None:
     compiler (torch._inductor, for a flag of compiled code: ~2 s of CPU at each start;
     nothing here is compiled). The private call is what the public one makes in the pinned
     torch; another torch without it gets the public call."""
-    setter = getattr(torch._C, "_set_deterministic_algorithms", None)
-    if setter is None:
+    try:
+        torch._C._set_deterministic_algorithms(True, warn_only=True)
+    except (AttributeError, TypeError):  # a torch whose private call differs
         torch.use_deterministic_algorithms(True, warn_only=True)
-    else:
-        setter(True, warn_only=True)
+    if not (
+        torch.are_deterministic_algorithms_enabled()
+        and torch.is_deterministic_algorithms_warn_only_enabled()
+    ):
+        torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 def train_fold(
