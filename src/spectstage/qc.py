@@ -119,10 +119,11 @@ class Montages:
         if error_type is None:
             self.finish()
             return
-        self._pool.shutdown(wait=False, cancel_futures=True)
         # Do not wait for the plotting imports to finish: stop the process (the executor
-        # has no public call for it before Python 3.14).
-        for process in list(getattr(self._pool, "_processes", {}).values()):
+        # has no public call for it before Python 3.14; shutdown forgets its processes).
+        processes = list((getattr(self._pool, "_processes", None) or {}).values())
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
             process.terminate()
 
 
