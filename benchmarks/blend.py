@@ -30,15 +30,9 @@ WEIGHTS = np.linspace(0.0, 1.0, 21)
 
 
 def sbr_model(features: pd.DataFrame, rows: pd.DataFrame, seed: int):
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+    from spectstage.baseline import sbr_classifier
 
-    model = make_pipeline(
-        StandardScaler(),
-        LogisticRegression(max_iter=5000, class_weight="balanced", random_state=seed),
-    )
-    return model.fit(features.loc[rows["scan_id"]].to_numpy(), rows["stage"])
+    return sbr_classifier(seed).fit(features.loc[rows["scan_id"]].to_numpy(), rows["stage"])
 
 
 def proba(model, features: pd.DataFrame, rows: pd.DataFrame, labels: list[str]) -> np.ndarray:

@@ -41,23 +41,28 @@ def feature_table(table: pd.DataFrame, names: list[str], source: str, voxels: di
     return features
 
 
+def sbr_classifier(seed: int):
+    """The baseline's model: standardised features, class-balanced logistic regression."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(
+        StandardScaler(),
+        LogisticRegression(max_iter=5000, class_weight="balanced", random_state=seed),
+    )
+
+
 def logistic_baseline(
     features: pd.DataFrame, folds: pd.DataFrame, labels: list[str], seed: int
 ) -> pd.DataFrame:
     """Out-of-fold probabilities of a logistic regression on per-scan features, same folds:
     fitted on each fold's training + validation patients, applied to its test patients."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
     rows = []
     for _, part in folds.groupby("fold"):
         fit = part[part["split"] != "test"]
         test = part[part["split"] == "test"]
-        model = make_pipeline(
-            StandardScaler(),
-            LogisticRegression(max_iter=5000, class_weight="balanced", random_state=seed),
-        )
+        model = sbr_classifier(seed)
         model.fit(features.loc[fit["scan_id"]].to_numpy(), fit["stage"])
         proba = np.zeros((len(test), len(labels)))
         proba[:, [labels.index(c) for c in model.classes_]] = model.predict_proba(
