@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Start a single-node SLURM (slurmctld + slurmd + munge) on this machine, for tests and
-# trying the SLURM profile. Installs Debian's packages if missing, declares one (fake) GPU
-# so the GPU request path is exercised without one, waits until the node is idle.
+# trying the SLURM profile. Installs Debian's packages if missing, declares two (fake) GPUs
+# so the GPU request path is exercised without one (two: the folds of a run train side by
+# side, as on a GPU node), waits until the node is idle.
 # Idempotent: running it again with everything up only checks. Needs root.
 # Stop with scripts/stop-local-slurm.sh.
 set -euo pipefail
@@ -38,7 +39,7 @@ fi
 
 mem_mib=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 - 1024 ))
 cat >/etc/slurm/slurm.conf.new <<CONF
-# Written by spectstage scripts/start-local-slurm.sh: one node, one fake GPU.
+# Written by spectstage scripts/start-local-slurm.sh: one node, two fake GPUs.
 ClusterName=spectstage
 SlurmctldHost=${NODE}(127.0.0.1)
 SlurmUser=root
@@ -61,11 +62,11 @@ SlurmctldPidFile=${STATE}/slurmctld.pid
 SlurmdPidFile=${STATE}/slurmd.pid
 SlurmctldLogFile=${STATE}/log/slurmctld.log
 SlurmdLogFile=${STATE}/log/slurmd.log
-NodeName=${NODE} NodeAddr=127.0.0.1 CPUs=$(nproc) RealMemory=${mem_mib} Gres=gpu:1 State=UNKNOWN
+NodeName=${NODE} NodeAddr=127.0.0.1 CPUs=$(nproc) RealMemory=${mem_mib} Gres=gpu:2 State=UNKNOWN
 PartitionName=main Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 CONF
 # Without File= slurmd drops the GPU and drains the node.
-printf 'AutoDetect=off\nName=gpu File=/dev/null\n' >/etc/slurm/gres.conf
+printf 'AutoDetect=off\nName=gpu File=/dev/null\nName=gpu File=/dev/zero\n' >/etc/slurm/gres.conf
 changed=0
 if ! cmp -s /etc/slurm/slurm.conf.new /etc/slurm/slurm.conf 2>/dev/null; then
     mv /etc/slurm/slurm.conf.new /etc/slurm/slurm.conf
@@ -86,7 +87,7 @@ running "$STATE/slurmd.pid" || slurmd
 for _ in $(seq 1 60); do
     state=$(sinfo -h -n "$NODE" -o %t 2>/dev/null || true)
     case "$state" in
-        idle*|mix*|alloc*) echo "local SLURM ready: node $NODE ($state), partition main, 1 GPU"; exit 0 ;;
+        idle*|mix*|alloc*) echo "local SLURM ready: node $NODE ($state), partition main, 2 GPUs"; exit 0 ;;
         drain*|down*) scontrol update nodename="$NODE" state=resume 2>/dev/null || true ;;
     esac
     sleep 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -21,7 +22,9 @@ def run(
     cmd: list[str], cwd: Path, check: bool = True, env: dict | None = None
 ) -> subprocess.CompletedProcess:
     """Run a command with the venv's tools first on PATH; output captured as text."""
-    env = {**os.environ, **(env or {}), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    first = [(env or {}).get("PATH"), str(BIN)]  # a PATH in `env`, then the venv's tools
+    env = {**os.environ, **(env or {})}
+    env["PATH"] = os.pathsep.join([p for p in first if p] + [os.environ["PATH"]])
     # A hung SLURM job or workflow must fail the test, not CI's whole time budget.
     proc = subprocess.run(
         cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S
@@ -123,10 +126,30 @@ def make_workflow_run(tiny_cohort: Path, workdir: Path) -> None:
 # The users' SLURM profile, with the executor's status polling shortened for the tests
 # only: a check every second (tests/slurm_snakemake.py holds the plugin to it) instead of
 # 10 s growing by 10 s per check that finds nothing finished.
-SLURM_SNAKEMAKE = [sys.executable, str(REPO / "tests" / "slurm_snakemake.py")]
-SLURM_SNAKEMAKE += ["-s", str(REPO / "Snakefile"), "--profile", str(REPO / "profiles" / "slurm")]
-SLURM_SNAKEMAKE += ["--seconds-between-status-checks", "1"]
-SLURM_SNAKEMAKE += ["--slurm-init-seconds-before-status-checks", "1"]
+POLLING_SNAKEMAKE = [sys.executable, str(REPO / "tests" / "slurm_snakemake.py")]
+POLLING_SNAKEMAKE += ["--seconds-between-status-checks", "1"]
+POLLING_SNAKEMAKE += ["--slurm-init-seconds-before-status-checks", "1"]
+SLURM_PROFILE = REPO / "profiles" / "slurm"
+SLURM_SNAKEMAKE = [
+    *POLLING_SNAKEMAKE,
+    "-s",
+    str(REPO / "Snakefile"),
+    "--profile",
+    str(SLURM_PROFILE),
+]
+
+
+def slurm_profile_env(folder: Path) -> dict:
+    """The environment, for run(), in which a user sends `snakemake` to SLURM without
+    changing its command line (SNAKEMAKE_PROFILE), with `snakemake` polling every second:
+    a script in `folder`, first on PATH, calling POLLING_SNAKEMAKE."""
+    shim = folder / "snakemake"
+    shim.write_text(f'#!/bin/sh\nexec {shlex.join(POLLING_SNAKEMAKE)} "$@"\n')
+    shim.chmod(0o755)
+    return {
+        "SNAKEMAKE_PROFILE": str(SLURM_PROFILE),
+        "PATH": str(folder),  # run() puts it first
+    }
 
 
 def slurm_snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import BIN, REPO, run
+from conftest import BIN, REPO, run, slurm_profile_env
 from spectstage import config
 from test_committed_files import data_files
 
@@ -205,8 +205,7 @@ def test_dvc_repro_runs_its_snakemake_stages_on_slurm(slurm, first, tmp_path):
     repo = tmp_path / "repo"
     shutil.copytree(first["repo"], repo, symlinks=True)
     folds = (repo / "results" / "folds.csv").read_bytes()
-    env = {"SNAKEMAKE_PROFILE": str(REPO / "profiles" / "slurm")}
-    out = dvc(repo, "repro", "--force", "--single-item", "folds", env=env)
+    out = dvc(repo, "repro", "--force", "--single-item", "folds", env=slurm_profile_env(tmp_path))
     assert re.search(r"submitted with SLURM jobid \d+", out), out
     # a job of rule group `cohort` (cohort table + folds) with only folds to run
     assert list((repo / ".snakemake" / "slurm_logs").glob("group_cohort_folds/**/*.log"))

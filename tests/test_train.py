@@ -90,7 +90,7 @@ def test_amp_code_path_runs_on_cpu(workflow_run, tmp_path, monkeypatch):
 
 
 def test_same_seed_same_weights_and_kill_then_resume_matches(workflow_run, tmp_path):
-    epochs = 25
+    epochs = 10  # patience = epochs: every epoch runs; the kill lands after the first
     subprocess.run(
         fold_args(workflow_run, tmp_path, "whole", epochs),
         cwd=workflow_run,
