@@ -49,3 +49,40 @@ def test_qc_flags_judge_only_the_regions_a_scan_reaches():
     assert raised({"a": nan, "b": nan}) == (True, False)
     assert raised({"a": 9.0, "b": nan}) == (False, True)
     assert raised({"a": 0.1, "b": nan}) == (True, False)
+
+
+def test_a_region_not_reached_is_null_in_the_sidecar_and_nan_in_the_cohort(tmp_path):
+    """Strict JSON (R's and JavaScript's parsers refuse a bare NaN): the sidecar holds null,
+    and the cohort table reads it back as a missing value."""
+    import json
+
+    from spectstage.cohort import cohort_rows
+    from spectstage.config import validate
+    from spectstage.ingest import write_volume
+
+    tmpl = template.load()
+    raw = tmp_path / "raw" / "stage_1" / "P1"
+    raw.mkdir(parents=True)
+    (raw / "scan.nii.gz").write_bytes(b"")  # discovered by name only
+    sbr = {f"sbr_{r}": 1.5 for r in template.STRIATAL_REGIONS}
+    sbr["sbr_caudate_left"] = float("nan")
+    sidecar = {
+        "scan_id": "P1",
+        "patient_id": "P1",
+        "stage": "1",
+        "format": "nifti",
+        "reference": {"region": "occipital"},
+        "qc": {"striatal_region_coverage_min": 0.0},
+        "regions": sbr,
+    }
+    volumes = tmp_path / "volumes"
+    volumes.mkdir()
+    write_volume(np.ones(tmpl.image.shape, np.float32), sidecar, tmpl, volumes, None)
+
+    def refuse(constant):
+        raise ValueError(f"not strict JSON: {constant}")
+
+    written = json.loads((volumes / "P1.json").read_text(), parse_constant=refuse)
+    assert written["regions"]["sbr_caudate_left"] is None
+    (row,) = cohort_rows(validate({"raw_dir": str(tmp_path / "raw")}), volumes)
+    assert math.isnan(row["sbr_caudate_left"]) and row["sbr_caudate_right"] == 1.5

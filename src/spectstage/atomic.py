@@ -11,6 +11,8 @@ of a shared file system are never touched).
 from __future__ import annotations
 
 import errno
+import json
+import math
 import os
 import socket
 from collections.abc import Iterator
@@ -50,6 +52,23 @@ def atomic_path(path: Path) -> Iterator[Path]:
 def write_text(path: Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def finite(obj):
+    """JSON has no NaN: turn it into null (Python's json would write a bare NaN, which
+    strict parsers - R's jsonlite, JavaScript - refuse)."""
+    if isinstance(obj, dict):
+        return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [finite(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def write_json(path: Path, obj, **dumps) -> None:
+    """Strict JSON (NaN and infinities as null), written atomically."""
+    write_text(path, json.dumps(finite(obj), allow_nan=False, **dumps) + "\n")
 
 
 def _fsync(path: Path) -> None:

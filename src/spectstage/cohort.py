@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from spectstage.atomic import atomic_path
@@ -36,6 +37,8 @@ def cohort_rows(cfg: dict, volumes_dir: Path) -> list[dict]:
             raise InputError(
                 f"{path}: missing or unreadable sidecar; run ingest first ({err})"
             ) from err
+        # a region the scan does not reach has a null SBR (JSON has no NaN)
+        regions = {k: math.nan if v is None else v for k, v in sidecar["regions"].items()}
         rows.append(
             {
                 "patient_id": sidecar["patient_id"],
@@ -45,8 +48,8 @@ def cohort_rows(cfg: dict, volumes_dir: Path) -> list[dict]:
                 "volume": str(volumes_dir / f"{file_stem(item.scan_id)}.nii.gz"),
                 "reference_region": sidecar["reference"]["region"],
                 **sidecar["qc"],
-                **sidecar["regions"],
-                **striatal_summary(sidecar["regions"], voxels),
+                **regions,
+                **striatal_summary(regions, voxels),
             }
         )
     return rows

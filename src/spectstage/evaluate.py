@@ -9,15 +9,13 @@ difference CNN minus SBR baseline. Intervals: `spectstage.bootstrap`; calibratio
 
 from __future__ import annotations
 
-import json
-import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from spectstage import bootstrap
-from spectstage.atomic import atomic_path, write_text
+from spectstage.atomic import atomic_path, finite, write_json
 from spectstage.baseline import feature_table, logistic_baseline
 from spectstage.cohort import read_table
 from spectstage.config import stage_labels
@@ -121,17 +119,6 @@ def gather_oof(
     return oof
 
 
-def finite(obj):
-    """JSON has no NaN: turn it into null."""
-    if isinstance(obj, dict):
-        return {k: finite(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [finite(v) for v in obj]
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
 def baselines(cohort: pd.DataFrame, folds: pd.DataFrame, cfg: dict, source: Path) -> dict:
     """Out-of-fold predictions of the SBR baseline and (demo) the oracle, on the same folds."""
     from spectstage import template
@@ -231,5 +218,5 @@ def evaluate(
         oof[columns].to_csv(tmp, index=False, float_format="%.8f")
     with atomic_path(out_dir / "sbr_baseline_predictions.csv") as tmp:
         predictions["sbr_baseline"].to_csv(tmp, index=False, float_format="%.8f")
-    write_text(out_dir / "metrics.json", json.dumps(metrics, indent=1, sort_keys=True) + "\n")
+    write_json(out_dir / "metrics.json", metrics, indent=1, sort_keys=True)
     return metrics, predictions

@@ -7,14 +7,13 @@ nor a cluster pays a process start per patient. Outputs are written atomically.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from pathlib import Path
 
 import numpy as np
 
 from spectstage import __version__
-from spectstage.atomic import atomic_path, write_text
+from spectstage.atomic import atomic_path, write_json
 from spectstage.errors import InputError
 from spectstage.inputs import ScanInput, batches, discover, exclude_hint, file_stem
 from spectstage.io import input_files, load_scan
@@ -125,7 +124,7 @@ def write_volume(
     if qc_dir is not None:
         write_montage(volume, tmpl, sidecar["scan_id"], qc_dir / f"{stem.name}.png")
     # The sidecar last: its presence means the scan's outputs are complete.
-    write_text(stem.with_name(stem.name + ".json"), json.dumps(sidecar, indent=1) + "\n")
+    write_json(stem.with_name(stem.name + ".json"), sidecar, indent=1)  # NaN SBRs: null
 
 
 def run_batch(cfg: dict, batch: int, out_dir: Path, qc_dir: Path) -> list[str]:

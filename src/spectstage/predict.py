@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from spectstage.atomic import atomic_path, write_text
+from spectstage.atomic import atomic_path, finite, write_text
 from spectstage.errors import InputError
 from spectstage.inputs import ScanInput, exclude_hint, file_stem, pseudonymised
 from spectstage.predict_inputs import UNLABELLED, predict_inputs
@@ -233,7 +233,7 @@ def external_metrics(
     if labelled.empty:
         return None
     from spectstage import config  # here: evaluate imports scipy.stats (~2 s)
-    from spectstage.evaluate import finite, section
+    from spectstage.evaluate import section
 
     settings = user_cfg["evaluate"] if user_cfg is not None else None
     boot = {
