@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -57,6 +59,29 @@ def test_stage_hashes_cover_the_files_a_hand_kept_list_missed():
     assert {"train.py", "inputs.py", "crop.py", "models.py", "config.schema.yaml"} <= train
     ingest = {f.name for f in provenance.import_closure(ROOT, "ingest")}
     assert "models.py" not in ingest and "train.py" not in ingest
+
+
+def test_stage_hashes_are_remembered_by_the_package_contents(tmp_path, monkeypatch):
+    """The on-disk memo skips the parse, never a change: an edited file gives new hashes."""
+    monkeypatch.setenv("SPECTSTAGE_CACHE", str(tmp_path / "cache"))
+    root = tmp_path / "spectstage"
+    shutil.copytree(ROOT, root, ignore=shutil.ignore_patterns("__pycache__"))
+    parsed = {s: provenance._closure_hash(root, m) for s, m in provenance.STAGE_MODULES.items()}
+    assert provenance.stage_hashes(root) == parsed  # computed, then remembered
+    (memo,) = (tmp_path / "cache" / "code_hashes").iterdir()
+    memo.write_text(json.dumps(dict.fromkeys(parsed, "remembered")))
+    provenance.stage_hashes.cache_clear()
+    assert set(provenance.stage_hashes(root).values()) == {"remembered"}  # read, not parsed
+    memo.write_text("[]")  # not a memo: parsed again
+    provenance.stage_hashes.cache_clear()
+    assert provenance.stage_hashes(root) == parsed
+    with open(root / "train.py", "a") as f:
+        f.write("# an edit\n")
+    provenance.stage_hashes.cache_clear()
+    edited = provenance.stage_hashes(root)
+    assert edited["train"] != parsed["train"] and edited["ingest"] == parsed["ingest"]
+    assert len(list(memo.parent.iterdir())) == 2  # a memo per package state
+    provenance.stage_hashes.cache_clear()
 
 
 def _module_name(path: Path) -> str:

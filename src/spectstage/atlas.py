@@ -29,7 +29,6 @@ import importlib.util
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
 from spectstage.geometry import Grid
 
@@ -185,6 +184,8 @@ def tissue_maps(grid: Grid) -> dict[str, np.ndarray]:
 
 def build_regions(grid: Grid, tissue: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """(label image per LABELS, striatal probability 0..1) on the grid."""
+    from scipy import ndimage  # here, not at import: the Snakefile imports this module
+
     maps = _ho_maps([*HO_STRIATUM.values(), *HO_OCCIPITAL], grid)
     y = grid.points()[:, 1].reshape(grid.shape)
     regions: dict[str, np.ndarray] = {}

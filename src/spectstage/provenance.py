@@ -39,11 +39,58 @@ DATA_FOLDERS = ("data", "schema")
 
 def source_hash(stage: str) -> str:
     """Short sha256 over the files of the stage's import closure (names and contents)."""
-    root = Path(str(resources.files(PACKAGE)))
-    return _closure_hash(root, STAGE_MODULES[stage])
+    return stage_hashes(Path(str(resources.files(PACKAGE))))[stage]
 
 
 @cache
+def stage_hashes(root: Path) -> dict[str, str]:
+    """Every stage's source hash for the package at `root`, remembered on disk under a key
+    of the package's files.
+
+    Reading the import closures parses the whole package (~0.3 s), and the Snakefile does
+    it at every parse: each `snakemake` run, dry run and cluster job. The files themselves
+    are read each time (milliseconds) to form the key, so an edited file still changes the
+    hashes; only the parse is skipped."""
+    from spectstage.atomic import write_text
+    from spectstage.errors import OutputError
+    from spectstage.template import cache_dir
+
+    memo = cache_dir() / "code_hashes" / f"{_package_key(root)}.json"
+    try:
+        hashes = json.loads(memo.read_text())
+        if _is_memo(hashes):
+            return hashes
+    except (OSError, ValueError):
+        pass
+    hashes = {stage: _closure_hash(root, modules) for stage, modules in STAGE_MODULES.items()}
+    try:
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        write_text(memo, json.dumps(hashes, sort_keys=True))
+    except (OSError, OutputError):  # a read-only cache: only slower
+        pass
+    return hashes
+
+
+def _is_memo(obj) -> bool:
+    return (
+        isinstance(obj, dict)
+        and set(obj) == set(STAGE_MODULES)
+        and all(isinstance(v, str) for v in obj.values())
+    )
+
+
+def _package_key(root: Path) -> str:
+    """sha256 over every file an import closure can hold: the sources and data files."""
+    files = [*root.rglob("*.py")]
+    for folder in DATA_FOLDERS:
+        files += [f for f in (root / folder).rglob("*") if f.is_file()]
+    h = hashlib.sha256()
+    for f in sorted(files):
+        h.update(f.relative_to(root).as_posix().encode() + b"\0")
+        h.update(hashlib.sha256(f.read_bytes()).digest())
+    return h.hexdigest()[:32]
+
+
 def _closure_hash(root: Path, modules: tuple[str, ...]) -> str:
     h = hashlib.sha256()
     for f in sorted(set().union(*(import_closure(root, m) for m in modules))):

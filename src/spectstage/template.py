@@ -26,7 +26,6 @@ from functools import cache, cached_property
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
 from spectstage import atlas
 from spectstage.atlas import LABELS, STRIATAL_REGIONS
@@ -82,6 +81,8 @@ class Template:
 
 def render(grid: Grid, tissue: dict[str, np.ndarray], striatal_p: np.ndarray) -> np.ndarray:
     """DaTSCAN-like uptake: grey matter 1, white matter, a soft-tissue shell, the striatum."""
+    from scipy import ndimage  # here, not at import: the Snakefile imports this module
+
     brain = tissue["grey"] + tissue["white"]
     outside = ndimage.distance_transform_edt(brain < 0.5, sampling=grid.voxel_mm)
     shell = (outside > 0) & (outside <= EXTRACEREBRAL_MM)
