@@ -19,16 +19,9 @@ import numpy as np
 from spectstage.demo import cortex
 
 # Region names are a convention the demo shares with the pipeline (its truth columns are the
-# `sbr_*` columns; a test checks they match spectstage.atlas's). Spelled out here so that the
-# demo imports nothing of the pipeline's anatomy.
-STRIATAL_REGIONS = (
-    "caudate_left",
-    "caudate_right",
-    "putamen_anterior_left",
-    "putamen_anterior_right",
-    "putamen_posterior_left",
-    "putamen_posterior_right",
-)
+# `sbr_*` columns): names only, from a module that holds no anatomy; the shapes below are the
+# demo's own.
+from spectstage.regions import STRIATAL_REGIONS
 
 # Ellipsoids: centre (x, y, z) and semi-axes, in mm. Sizes follow adult anatomy:
 # caudate ~4.7 cm3 (head and body), putamen ~5.2 cm3 and ~34 mm long, brain ~175 mm long.
