@@ -55,10 +55,20 @@ def classify(points: np.ndarray, centre, axes) -> np.ndarray:
     """GREY, WHITE or CSF for points (N, 3) inside the hull ellipsoid (centre, semi-axes)."""
     centre, axes = np.asarray(centre, dtype=float), np.asarray(axes, dtype=float)
     d = np.asarray(points, dtype=float) - centre
-    rho = np.sqrt(np.einsum("ij,ij->i", d / axes, d / axes))
-    rho = np.maximum(rho, 1e-6)
+    rho = np.maximum(np.sqrt(np.einsum("ij,ij->i", d / axes, d / axes)), 1e-6)
     hull = d / rho[:, None]  # the hull point on the point's ray from the centre
     depth = np.linalg.norm(hull, axis=1) * (1 - rho)  # mm below the hull along the ray
+    out = np.full(len(d), WHITE)
+    # Deeper than a sulcus and a ribbon below it: white matter whatever the folds (the
+    # distance to the pial surface is at least depth - SULCAL_DEPTH_MM there).
+    outer = np.flatnonzero(depth <= SULCAL_DEPTH_MM + THICKNESS_MM)
+    out[outer] = _outer_kind(hull[outer], depth[outer], rho[outer], centre)
+    return out
+
+
+def _outer_kind(hull: np.ndarray, depth: np.ndarray, rho: np.ndarray, centre) -> np.ndarray:
+    """GREY, WHITE or CSF of points in the folded zone, from their hull points (relative to
+    the centre), depths (mm) and normalised radii."""
     g, grad = _fold_field(centre + hull)
     radial = hull / np.maximum(np.linalg.norm(hull, axis=1), 1e-6)[:, None]
     tangential = grad - np.einsum("ij,ij->i", grad, radial)[:, None] * radial
@@ -68,14 +78,12 @@ def classify(points: np.ndarray, centre, axes) -> np.ndarray:
     across = rho * np.abs(g) / slope
     half = SULCAL_CSF_MM / 2
     in_slit = depth <= SULCAL_DEPTH_MM
-    csf = in_slit & (across <= half)
     # Distance to the pial surface: the hull above, the sulcal wall beside, its fundus below.
     wall = np.where(
         in_slit,
         across - half,
         np.hypot(np.maximum(across - half, 0), depth - SULCAL_DEPTH_MM),
     )
-    pial = np.minimum(depth, wall)
-    out = np.where(pial <= THICKNESS_MM, GREY, WHITE)
-    out[csf] = CSF
+    out = np.where(np.minimum(depth, wall) <= THICKNESS_MM, GREY, WHITE)
+    out[in_slit & (across <= half)] = CSF
     return out
