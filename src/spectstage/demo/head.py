@@ -65,9 +65,9 @@ def evaluate(points: np.ndarray, uptake: phantom.Uptake, levels: Extracerebral) 
     act[neck] = levels.neck
     # Everything else lies inside the head: evaluate there only (a third of the field).
     inside = points[head]
-    tissue = phantom.evaluate(inside, uptake)
+    tissue, brain = phantom.evaluate_with_brain(inside, uptake)
     inner = phantom._inside(inside, (cx, cy, cz), np.asarray(axes) - SCALP_MM)
-    outside_brain = tissue <= phantom.SCALP_UPTAKE  # head tissue that is not brain
+    outside_brain = ~brain  # head tissue that is not brain
     tissue[~inner & outside_brain] = levels.scalp
     for name, mask in _glands(inside).items():
         tissue[mask & outside_brain] = getattr(levels, name)
