@@ -190,3 +190,15 @@ def test_a_window_low_above_its_high_is_refused_naming_the_scan(mixed, tmp_path)
     with pytest.raises(InputError, match=r"window_low 0\.5 must be >= 0 and below") as err:
         first.conventions(cfg["slices"])
     assert str(first.path) in str(err.value)
+
+
+def test_check_refuses_a_manifest_window_low_above_its_high_before_ingest(mixed, tmp_path):
+    """The pre-flight check reads each stack's own conventions, so a bad pair of cells stops
+    the workflow before any ingest job, naming the scan."""
+    manifest = write_manifest(mixed, tmp_path, window_low="0.5", window_high="0.4")
+    settings = rule_settings("check", manifest=str(manifest), slices=CONFIG_SLICES)
+    args = [sys.executable, "-m", "spectstage", "check", "--settings", settings]
+    proc = run(args, tmp_path, check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    first = discover(config(manifest))[0]
+    assert f"{first.path}: slices window: window_low 0.5 must be >= 0 and below" in proc.stderr

@@ -106,7 +106,10 @@ def check(cfg: dict, batch: int | None = None) -> tuple[str, list[str]]:
     stages: Counter = Counter(s.stage for s in scans)
     for scan in scans:
         try:
-            formats[inspect(scan)] += 1
+            fmt = inspect(scan)
+            if fmt == "slices" and scan.slices:  # its manifest cells, e.g. a window low >= high
+                colormap_lut(scan.conventions(cfg["slices"]).colormap)
+            formats[fmt] += 1
         except InputError as err:
             problems.append(f"{err}\n    {exclude_hint(scan.scan_id)}")
     lines = [f"{len(scans)} scan(s) of {len({s.patient_id for s in scans})} patient(s)"]
