@@ -4,8 +4,9 @@ Usage: python benchmarks/make_demo.py [--cores 2] [--work DIR] [--keep]
 Runs, in a temporary work folder (never the repository's results/), what `make demo` runs:
 `spectstage demo-data --out data/demo`, `snakemake --cores N --configfile config/demo.yaml`,
 the HTML report and `spectstage summary`. Reports wall time and CPU seconds (user + system
-of every finished child process, from the kernel's rusage) per step, CPU seconds and wall
-time per rule (the rules' Snakemake `benchmark:` files, results/benchmarks/), and sha256
+of every finished child process, from the kernel's rusage) per step, CPU seconds per
+`spectstage` command (each process's own rusage at exit, $SPECTSTAGE_CPU_LOG), wall time and
+peak RSS per rule (the rules' Snakemake `benchmark:` files, results/benchmarks/), and sha256
 digests of results/metrics.json and the volumes, so that two runs can be shown to produce
 the same files. Writes benchmarks/results/make_demo.json. Never asserts.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import re
 import resource
 import shutil
@@ -39,8 +41,9 @@ def run_step(cmd: list[str], cwd: Path, log: Path) -> dict:
     """Run one step; its CPU is the rusage of the children it left behind (all waited for)."""
     user0, sys0 = cpu_of_children()
     start = time.perf_counter()
+    env = {**os.environ, "SPECTSTAGE_CPU_LOG": str(cwd / "cpu_log.jsonl")}
     with log.open("w") as out:
-        proc = subprocess.run(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
     wall = time.perf_counter() - start
     user1, sys1 = cpu_of_children()
     if proc.returncode != 0:
@@ -53,30 +56,39 @@ def rule_name(path: Path, root: Path) -> str:
     return path.relative_to(root).parts[0].removesuffix(".tsv")
 
 
-def per_rule(work: Path) -> pd.DataFrame:
-    """CPU and wall seconds per rule from Snakemake's benchmark files (psutil, per job)."""
-    root = work / "results" / "benchmarks"
-    rows = []
-    for tsv in sorted(root.rglob("*.tsv")):
-        frame = pd.read_csv(tsv, sep="\t")
-        rows.append(
-            {
-                "rule": rule_name(tsv, root),
-                "jobs": 1,
-                "wall_s": float(frame["s"].iloc[0]),
-                "cpu_s": float(frame["cpu_time"].iloc[0]),
-                "max_rss_mb": float(frame["max_rss"].iloc[0]),
-            }
-        )
-    if not rows:
-        return pd.DataFrame(columns=["jobs", "wall_s", "cpu_s", "max_rss_mb"])
-    table = (
-        pd.DataFrame(rows)
-        .groupby("rule")
-        .agg({"jobs": "sum", "wall_s": "sum", "cpu_s": "sum", "max_rss_mb": "max"})
+def per_command(cpu_log: Path) -> pd.DataFrame:
+    """CPU seconds per `spectstage` command, exact: each process's getrusage at exit
+    (spectstage.cpu_log), itself and its helper processes; jobs of a rule summed."""
+    frame = pd.read_json(cpu_log, lines=True)
+    frame["cpu_s"] = frame["user_s"] + frame["sys_s"]
+    table = frame.groupby("command").agg(
+        jobs=("cpu_s", "size"), cpu_s=("cpu_s", "sum"), job_wall_s=("wall_s", "sum")
     )
     table["cpu_share"] = table["cpu_s"] / table["cpu_s"].sum()
     return table.sort_values("cpu_s", ascending=False)
+
+
+def per_rule(work: Path) -> pd.DataFrame:
+    """Wall seconds and peak memory per rule from Snakemake's benchmark files. Their
+    cpu_time is left out: psutil samples it every 30 s after a job's first 15 s."""
+    root = work / "results" / "benchmarks"
+    rows = [
+        {
+            "rule": rule_name(tsv, root),
+            "wall_s": float(frame["s"].iloc[0]),
+            "max_rss_mb": float(frame["max_rss"].iloc[0]),
+        }
+        for tsv in sorted(root.rglob("*.tsv"))
+        for frame in [pd.read_csv(tsv, sep="\t")]
+    ]
+    if not rows:
+        return pd.DataFrame(columns=["jobs", "wall_s", "max_rss_mb"])
+    return (
+        pd.DataFrame(rows)
+        .groupby("rule")
+        .agg(jobs=("wall_s", "size"), wall_s=("wall_s", "sum"), max_rss_mb=("max_rss_mb", "max"))
+        .sort_values("wall_s", ascending=False)
+    )
 
 
 def sha256(path: Path) -> str:
@@ -130,10 +142,17 @@ def main() -> None:
     table = pd.DataFrame(rows).T
     table.loc["total"] = table.sum()
     table["cpu_s"] = table["user_s"] + table["sys_s"]
+    commands = per_command(work / "cpu_log.jsonl")
+    print("CPU seconds per spectstage command (getrusage at exit, jobs summed):")
+    print(commands.round(2).to_string())
     rules = per_rule(work)
-    print("CPU seconds per rule (Snakemake benchmark files):")
-    print(rules.round(2).to_string())
+    print("Wall seconds and peak RSS per rule (Snakemake benchmark files):")
+    print(rules.round(1).to_string())
     total = table.loc["total"]
+    # Snakemake's own CPU (parsing, DAG, scheduling, job start-up shells) in the workflow step
+    in_workflow = commands.drop(index=["demo-data", "summary"], errors="ignore")["cpu_s"].sum()
+    overhead = float(table.loc["snakemake", "cpu_s"] - in_workflow)
+    print(f"Snakemake itself in the workflow step: {overhead:.1f} CPU s")
     summary = re.sub(r"\s+", " ", (work / "summary.log").read_text()).strip()[:400]
     report(
         f"make demo ({args.cores} cores): {total['wall_s']:.0f} s wall, {total['cpu_s']:.0f} CPU s",
@@ -141,6 +160,8 @@ def main() -> None:
         args.out,
         extra={
             "cores": args.cores,
+            "snakemake_own_cpu_s": round(overhead, 3),
+            "per_command": commands.round(3).reset_index().to_dict("records"),
             "per_rule": rules.round(3).reset_index().to_dict("records"),
             "digests": digests(work),
             "summary": summary,

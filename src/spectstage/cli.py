@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 
 from spectstage import cli_inputs, cli_models
 from spectstage.cli_common import Output
@@ -27,7 +28,18 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    started = time.perf_counter()
     args = parser().parse_args(argv)
+    try:
+        return run(args)
+    finally:
+        from spectstage import cpu_log
+
+        labels = {k: getattr(args, k, None) for k in ("batch", "fold")}
+        cpu_log.record(args.command, labels, started)
+
+
+def run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
