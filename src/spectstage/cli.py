@@ -16,6 +16,7 @@ import time
 from spectstage import cli_inputs, cli_models
 from spectstage.cli_common import Output
 from spectstage.errors import ReportedError
+from spectstage.memory import keep_freed_memory
 
 
 def parser() -> argparse.ArgumentParser:
@@ -29,6 +30,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
+    keep_freed_memory()  # before the first large allocation; see spectstage.memory
     args = parser().parse_args(argv)
     try:
         return run(args)
