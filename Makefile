@@ -57,6 +57,7 @@ bench: demo $(BENCH_DIR)/manifest.csv
 	python benchmarks/ingest.py --raw $(BENCH_DIR) --per-layout 3
 	python benchmarks/training.py --epochs 2
 	if [ -f benchmarks/predict.py ]; then python benchmarks/predict.py; fi
+	python benchmarks/make_demo.py --cores 2 # the whole of make demo again, in a temporary folder
 
 lint: $(VENV)/.installed
 	ruff check .

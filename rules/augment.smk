@@ -13,6 +13,8 @@ rule augment_fold:
         samples="results/folds/fold_{fold}/samples.csv",
     log:
         "results/logs/augment/fold_{fold}.log",
+    benchmark:
+        "results/benchmarks/augment/fold_{fold}.tsv"
     group:
         "fold"
     conda:

@@ -19,6 +19,8 @@ rule evaluate:
         provenance="results/provenance.json",
     log:
         "results/logs/evaluate.log",
+    benchmark:
+        "results/benchmarks/evaluate.tsv"
     group:
         "results"
     conda:
@@ -140,6 +142,8 @@ rule report_files:
         misclassified_scans="results/tables/misclassified_scans.csv",
     log:
         "results/logs/report_files.log",
+    benchmark:
+        "results/benchmarks/report_files.tsv"
     group:
         "results"
     conda:

@@ -11,6 +11,8 @@ rule folds:
         "results/folds.csv",
     log:
         "results/logs/folds.log",
+    benchmark:
+        "results/benchmarks/folds.tsv"
     group:
         "cohort"
     conda:

@@ -19,6 +19,8 @@ for batch, batch_scans in BATCHES.items():
             f"results/check/batch_{batch}.txt",
         log:
             f"results/logs/check/batch_{batch}.log",
+        benchmark:
+            f"results/benchmarks/check/batch_{batch}.tsv"
         group:
             "ingest"
         conda:
@@ -44,6 +46,8 @@ for batch, batch_scans in BATCHES.items():
             [f"results/qc/{file_stem(s.scan_id)}.png" for s in batch_scans],
         log:
             f"results/logs/ingest/batch_{batch}.log",
+        benchmark:
+            f"results/benchmarks/ingest/batch_{batch}.tsv"
         group:
             "ingest"
         conda:
@@ -69,6 +73,8 @@ rule cohort_table:
         excluded="results/excluded.csv",  # config `exclude`, with the reasons
     log:
         "results/logs/cohort.log",
+    benchmark:
+        "results/benchmarks/cohort_table.tsv"
     group:
         "cohort"
     conda:

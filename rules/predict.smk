@@ -28,6 +28,8 @@ rule predict:
         ),
     log:
         "results/logs/predict.log",
+    benchmark:
+        "results/benchmarks/predict.tsv"
     conda:
         ENV
     threads: 2

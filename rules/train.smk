@@ -19,6 +19,8 @@ rule train_fold:
         predictions="results/models/fold_{fold}/test_predictions.csv",
     log:
         "results/logs/train/fold_{fold}.log",
+    benchmark:
+        "results/benchmarks/train/fold_{fold}.tsv"
     group:
         "fold"
     conda:

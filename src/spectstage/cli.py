@@ -11,10 +11,12 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 
 from spectstage import cli_inputs, cli_models
 from spectstage.cli_common import Output
 from spectstage.errors import ReportedError
+from spectstage.memory import keep_freed_memory
 
 
 def parser() -> argparse.ArgumentParser:
@@ -27,7 +29,19 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    started = time.perf_counter()
+    keep_freed_memory()  # before the first large allocation; see spectstage.memory
     args = parser().parse_args(argv)
+    try:
+        return run(args)
+    finally:
+        from spectstage import cpu_log
+
+        labels = {k: getattr(args, k, None) for k in ("batch", "fold")}
+        cpu_log.record(args.command, labels, started)
+
+
+def run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
