@@ -25,12 +25,12 @@ def test_demo_never_imports_the_pipelines_anatomy():
 
 def _ray_kinds(direction: np.ndarray, step: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
     """(depth below the hull in mm, tissue kind) along one ray from the brain's centre."""
-    brain = phantom.BRAIN
+    centre, axes = (np.asarray(v, dtype=float) for v in phantom.BRAIN)
     direction = direction / np.linalg.norm(direction)
-    hull_mm = 1 / float(brain.gauge(direction[None])[0])
+    hull_mm = 1 / np.linalg.norm(direction / axes)
     depth = np.arange(step / 2, 40.0, step)
-    points = np.asarray(brain.centre) + np.outer(hull_mm - depth, direction)
-    return depth, cortex.classify(points, brain.centre, brain.gauge)
+    points = centre + np.outer(hull_mm - depth, direction)
+    return depth, cortex.classify(points, centre, axes)
 
 
 def test_ribbon_is_cortex_thick_on_the_crowns_and_sulci_are_as_deep_as_real_ones():
@@ -63,7 +63,9 @@ def test_cortical_grey_matter_volume_and_hull_share_are_adult_values():
         axis=-1,
     ).reshape(-1, 3)
     masks = phantom.region_masks(points.astype(np.float32))
-    cerebrum = phantom.BRAIN.inside(points) & ~phantom._inside(points, *phantom.CEREBELLUM)
+    cerebrum = phantom._inside(points, *phantom.BRAIN) & ~phantom._inside(
+        points, *phantom.CEREBELLUM
+    )
     grey_cm3 = (masks["grey_matter"] & cerebrum).sum() / 1000
     csf_cm3 = (masks["csf"] & cerebrum).sum() / 1000
     assert 350 <= grey_cm3 <= 600, grey_cm3

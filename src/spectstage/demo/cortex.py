@@ -7,9 +7,8 @@ thickness in proportion to the ellipsoid's axes, so the occipital pole read brig
 the lateral cortex for no anatomical reason. Here the cortex has real cortex's dimensions,
 chosen from anatomy and not fitted to any template:
 
-- the pial hull is the phantom's BRAIN outline (`spectstage.demo.outline`); the grey
-  ribbon is THICKNESS_MM thick (adult mean cortical thickness 2.5-3 mm, Fischl & Dale
-  2000, PNAS 97:11050);
+- the pial hull is the phantom's BRAIN ellipsoid; the grey ribbon is THICKNESS_MM thick
+  (adult mean cortical thickness 2.5-3 mm, Fischl & Dale 2000, PNAS 97:11050);
 - sulci are slits SULCAL_DEPTH_MM deep (about 10 mm) and SULCAL_CSF_MM wide, lined by the
   ribbon on both banks and round its fundus, with white matter below the ribbon;
 - the sulci run along the zero set of a fold field g on the hull: a sum of plane waves of
@@ -23,8 +22,6 @@ Analytic and independent of the pipeline's anatomy (no template, atlas or MNI ma
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import numpy as np
 
@@ -54,12 +51,11 @@ def _fold_field(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return g, grad
 
 
-def classify(points: np.ndarray, centre, gauge: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-    """GREY, WHITE or CSF for points (N, 3) inside a hull star-shaped about `centre`, given
-    by its gauge (normalised radius of offsets from the centre, homogeneous of degree 1)."""
-    centre = np.asarray(centre, dtype=float)
+def classify(points: np.ndarray, centre, axes) -> np.ndarray:
+    """GREY, WHITE or CSF for points (N, 3) inside the hull ellipsoid (centre, semi-axes)."""
+    centre, axes = np.asarray(centre, dtype=float), np.asarray(axes, dtype=float)
     d = np.asarray(points, dtype=float) - centre
-    rho = np.maximum(gauge(d), 1e-6)
+    rho = np.maximum(np.sqrt(np.einsum("ij,ij->i", d / axes, d / axes)), 1e-6)
     hull = d / rho[:, None]  # the hull point on the point's ray from the centre
     depth = np.linalg.norm(hull, axis=1) * (1 - rho)  # mm below the hull along the ray
     out = np.full(len(d), WHITE)

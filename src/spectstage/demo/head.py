@@ -57,7 +57,8 @@ def _glands(points: np.ndarray) -> dict[str, np.ndarray]:
 
 def evaluate(points: np.ndarray, uptake: phantom.Uptake, levels: Extracerebral) -> np.ndarray:
     """Noise-free activity at MNI points (N, 3): the brain phantom plus what surrounds it."""
-    head = phantom.HEAD.inside(points)
+    (cx, cy, cz), axes = phantom.HEAD
+    head = phantom._inside(points, (cx, cy, cz), axes)
     d = (points[:, :2] - NECK_CENTRE_MM) / NECK_AXES_MM
     neck = (np.einsum("ij,ij->i", d, d) <= 1.0) & (points[:, 2] <= NECK_TOP_MM) & ~head
     act = np.zeros(len(points), dtype=np.float32)
@@ -65,7 +66,7 @@ def evaluate(points: np.ndarray, uptake: phantom.Uptake, levels: Extracerebral) 
     # Everything else lies inside the head: evaluate there only (a third of the field).
     inside = points[head]
     tissue, brain = phantom.evaluate_with_brain(inside, uptake)
-    inner = phantom.HEAD.grown(-SCALP_MM).inside(inside)
+    inner = phantom._inside(inside, (cx, cy, cz), np.asarray(axes) - SCALP_MM)
     outside_brain = ~brain  # head tissue that is not brain
     tissue[~inner & outside_brain] = levels.scalp
     for name, mask in _glands(inside).items():

@@ -1,7 +1,6 @@
 """Analytic DaTSCAN-like brain phantom placed in MNI152 millimetres (RAS+).
 
-The demo's own anatomy: a head and cerebrum outline from published measurements
-(`spectstage.demo.outline`), ellipsoids and an analytic folded cortex (`spectstage.demo.cortex`),
+The demo's own anatomy: ellipsoids and an analytic folded cortex (`spectstage.demo.cortex`),
 deliberately not the pipeline's template or atlas (Harvard-Oxford, nilearn's MNI152 maps), so
 that measuring the pipeline on the demo measures something. The striata sit at published
 MNI coordinates (caudate head about (+-13, 12, 10), putamen about (+-26, 0, 1) mm, its
@@ -17,7 +16,7 @@ from functools import cache
 
 import numpy as np
 
-from spectstage.demo import cortex, outline
+from spectstage.demo import cortex
 
 # Region names are a convention the demo shares with the pipeline (its truth columns are the
 # `sbr_*` columns): names only, from a module that holds no anatomy; the shapes below are the
@@ -26,9 +25,8 @@ from spectstage.regions import STRIATAL_REGIONS
 
 # Ellipsoids: centre (x, y, z) and semi-axes, in mm. Sizes follow adult anatomy:
 # caudate ~4.7 cm3 (head and body), putamen ~5.2 cm3 and ~34 mm long, brain ~175 mm long.
-# Head and cerebrum (pial hull) outlines from published measurements: see demo/outline.py.
-HEAD = outline.HEAD
-BRAIN = outline.CEREBRUM
+HEAD = ((0.0, -18.0, 4.0), (78.0, 100.0, 88.0))
+BRAIN = ((0.0, -18.0, 12.0), (68.0, 88.0, 64.0))  # cerebrum's pial hull: x +-68, y -106..70
 # Cerebellum and brainstem below the cerebrum (MNI152: the brain reaches z = -70 mm).
 CEREBELLUM = ((0.0, -62.0, -36.0), (48.0, 26.0, 22.0))
 BRAINSTEM = ((0.0, -28.0, -30.0), (10.0, 12.0, 26.0))
@@ -128,16 +126,16 @@ def _striatal_masks(points: np.ndarray) -> dict[str, np.ndarray]:
 def region_masks(points: np.ndarray) -> dict[str, np.ndarray]:
     """Boolean membership of each point (N, 3) in the phantom's regions. Inside the cerebrum,
     grey matter, white matter and sulcal CSF come from the folded cortex; the cerebellum
-    (its folia too fine to resolve: grey) takes precedence where the cerebrum's outline
+    (its folia too fine to resolve: grey) takes precedence where the cerebrum's ellipsoid
     reaches down over it, and the brainstem below the cerebrum is grey."""
-    cerebrum = BRAIN.inside(points)
+    cerebrum = _inside(points, *BRAIN)
     cerebellum = _inside(points, *CEREBELLUM)
     kind = np.full(len(points), -1)
-    kind[cerebrum] = cortex.classify(points[cerebrum], BRAIN.centre, BRAIN.gauge)
+    kind[cerebrum] = cortex.classify(points[cerebrum], *BRAIN)
     kind[cerebellum] = cortex.GREY
     kind[~cerebrum & _inside(points, *BRAINSTEM)] = cortex.GREY
     masks = {
-        "head": HEAD.inside(points),
+        "head": _inside(points, *HEAD),
         "brain": kind >= 0,
         "grey_matter": kind == cortex.GREY,
         "white_matter": kind == cortex.WHITE,
