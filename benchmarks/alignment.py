@@ -16,7 +16,6 @@ Prints tables and writes benchmarks/results/alignment.json. Never asserts: tests
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ import numpy as np
 import pandas as pd
 from report import report
 
+from spectstage.cohort import read_sidecar
 from spectstage.demo import phantom
 from spectstage.geometry import Pose, apply
 
@@ -84,7 +84,7 @@ def per_scan(truth: pd.DataFrame, volumes: Path) -> pd.DataFrame:
     points = landmarks(truth)
     rows = []
     for t in truth.itertuples():
-        sidecar = json.loads((volumes / f"{t.scan_id}.json").read_text())
+        sidecar = read_sidecar(volumes / f"{t.scan_id}.json")
         error = apply(estimated_pose(sidecar), points) - apply(true_pose(t), points)
         row = {"scan_id": t.scan_id, "layout": t.layout, "stage": str(t.stage)}
         row["landmark_mm"] = float(np.linalg.norm(error, axis=1).mean())

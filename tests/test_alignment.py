@@ -4,13 +4,13 @@ analytic anatomy, placed in MNI mm): landmark misalignment, SBR order, left and 
 from __future__ import annotations
 
 import dataclasses
-import json
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from spectstage import template
+from spectstage.cohort import read_sidecar
 from spectstage.config import validate
 from spectstage.demo import phantom
 from spectstage.demo.acquisition import Realism
@@ -83,7 +83,7 @@ def _sidecars(workflow_run, tiny_cohort):
     truth = pd.read_csv(tiny_cohort / "truth.csv", dtype={"stage": str}).set_index("scan_id")
     for scan_id, row in truth.iterrows():
         path = workflow_run / "results" / "volumes" / f"{scan_id}.json"
-        yield row, json.loads(path.read_text())
+        yield row, read_sidecar(path)
 
 
 @pytest.mark.workflow

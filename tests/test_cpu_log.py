@@ -46,3 +46,13 @@ def test_nothing_is_written_without_the_variable(tmp_path, monkeypatch):
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc only")
 def test_glibc_accepts_the_memory_setting():
     assert keep_freed_memory() is True
+
+
+def test_an_unwritable_log_never_fails_the_command(tmp_path, monkeypatch, caplog):
+    """The variable may be inherited where its folder does not exist (a cluster node)."""
+    monkeypatch.setenv(cpu_log.VARIABLE, str(tmp_path / "no" / "such" / "cpu.jsonl"))
+    (tmp_path / "metrics.json").write_text(json.dumps({}))
+    ok = main(["summary", "--metrics", str(tmp_path / "metrics.json")])
+    monkeypatch.delenv(cpu_log.VARIABLE)
+    assert ok == main(["summary", "--metrics", str(tmp_path / "metrics.json")])
+    assert f"{cpu_log.VARIABLE}=" in caplog.text and "not written" in caplog.text

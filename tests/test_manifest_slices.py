@@ -202,3 +202,14 @@ def test_check_refuses_a_manifest_window_low_above_its_high_before_ingest(mixed,
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     first = discover(config(manifest))[0]
     assert f"{first.path}: slices window: window_low 0.5 must be >= 0 and below" in proc.stderr
+
+
+def test_predicts_preflight_refuses_the_same_window_naming_the_scan(mixed, tmp_path):
+    from spectstage.predict import preflight
+
+    manifest = write_manifest(mixed, tmp_path, window_low="0.5", window_high="0.4")
+    cfg = config(manifest)
+    first = discover(cfg)[0]
+    with pytest.raises(InputError, match=r"window_low 0\.5 must be >= 0 and below") as err:
+        preflight([first], cfg["slices"])
+    assert str(first.path) in str(err.value)

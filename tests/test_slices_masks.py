@@ -159,9 +159,9 @@ def test_jpeg_colour_bar_is_static_and_the_brain_is_not(native, tmp_path, colorm
     brain = (stack > 0.1 * stack.max()).all(axis=0)  # uptake on every slice
     assert not static[brain].any()
     scan = load_scan(folder, conv)
-    # Below the reader's own warning level: one JPEG pixel pushed off the map masks its 3 x 3
-    # neighbourhood, ~0.8 % of this striatum (nipy_spectral with the demo's folded cortex:
-    # 0.0077, 0 before); the SBR error below is the measure that matters.
-    assert scan.meta["masked_bright_share"] < MAX_MASKED_BRIGHT
+    # One JPEG pixel pushed off the map masks its 3 x 3 neighbourhood, ~0.8 % of this
+    # striatum (nipy_spectral with the demo's folded cortex: 0.0077, 0 before): below 1 %,
+    # and below the reader's own warning level; the SBR error below is what matters.
+    assert scan.meta["masked_bright_share"] < min(0.01, MAX_MASKED_BRIGHT)
     error = stack_sbr(scan.data, stack) / stack_sbr(stack, stack) - 1
     assert abs(error) < JPEG_SBR_TOLERANCE[colormap]

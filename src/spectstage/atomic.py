@@ -59,9 +59,9 @@ def finite(obj):
     strict parsers - R's jsonlite, JavaScript - refuse)."""
     if isinstance(obj, dict):
         return {k: finite(v) for k, v in obj.items()}
-    if isinstance(obj, list):
+    if isinstance(obj, list | tuple):
         return [finite(v) for v in obj]
-    if isinstance(obj, float) and not math.isfinite(obj):
+    if isinstance(obj, float) and not math.isfinite(obj):  # numpy's float64 is a float
         return None
     return obj
 

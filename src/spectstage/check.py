@@ -7,6 +7,7 @@ pass; the workflow runs it before ingest.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 
 from spectstage.errors import InputError
@@ -92,6 +93,15 @@ def inspect(scan: ScanInput) -> str:
     return fmt
 
 
+def check_scan(scan: ScanInput, slices: Mapping | None) -> str:
+    """inspect(), and a stack's own manifest conventions (e.g. a window low >= its high)
+    on top of the `slices` settings; the format."""
+    fmt = inspect(scan)
+    if fmt == "slices" and scan.slices and slices is not None:
+        colormap_lut(scan.conventions(slices).colormap)
+    return fmt
+
+
 def check(cfg: dict, batch: int | None = None) -> tuple[str, list[str]]:
     """(summary text, every problem found), for all scans or one ingest batch."""
     problems: list[str] = []
@@ -106,10 +116,7 @@ def check(cfg: dict, batch: int | None = None) -> tuple[str, list[str]]:
     stages: Counter = Counter(s.stage for s in scans)
     for scan in scans:
         try:
-            fmt = inspect(scan)
-            if fmt == "slices" and scan.slices:  # its manifest cells, e.g. a window low >= high
-                colormap_lut(scan.conventions(cfg["slices"]).colormap)
-            formats[fmt] += 1
+            formats[check_scan(scan, cfg["slices"])] += 1
         except InputError as err:
             problems.append(f"{err}\n    {exclude_hint(scan.scan_id)}")
     lines = [f"{len(scans)} scan(s) of {len({s.patient_id for s in scans})} patient(s)"]

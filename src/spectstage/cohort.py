@@ -23,6 +23,20 @@ def read_table(path: Path):
         raise InputError(f"{path}: cannot read the table ({err})") from err
 
 
+def read_sidecar(path: Path) -> dict:
+    """An ingest sidecar, with the SBR of a region the scan does not reach as NaN (the
+    file holds null: JSON has no NaN)."""
+    try:
+        sidecar = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise InputError(
+            f"{path}: missing or unreadable sidecar; run ingest first ({err})"
+        ) from err
+    regions = sidecar.get("regions", {})
+    sidecar["regions"] = {k: math.nan if v is None else v for k, v in regions.items()}
+    return sidecar
+
+
 def cohort_rows(cfg: dict, volumes_dir: Path) -> list[dict]:
     from spectstage import template
     from spectstage.sbr import region_voxels, striatal_summary
@@ -30,15 +44,8 @@ def cohort_rows(cfg: dict, volumes_dir: Path) -> list[dict]:
     voxels = region_voxels(template.load())
     rows = []
     for item in discover(cfg):
-        path = volumes_dir / f"{file_stem(item.scan_id)}.json"
-        try:
-            sidecar = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as err:
-            raise InputError(
-                f"{path}: missing or unreadable sidecar; run ingest first ({err})"
-            ) from err
-        # a region the scan does not reach has a null SBR (JSON has no NaN)
-        regions = {k: math.nan if v is None else v for k, v in sidecar["regions"].items()}
+        sidecar = read_sidecar(volumes_dir / f"{file_stem(item.scan_id)}.json")
+        regions = sidecar["regions"]
         rows.append(
             {
                 "patient_id": sidecar["patient_id"],

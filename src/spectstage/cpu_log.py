@@ -11,6 +11,7 @@ otherwise nothing happens.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import resource
 import time
@@ -32,6 +33,9 @@ def record(command: str, labels: dict, started: float) -> None:
         "sys_s": round(own.ru_stime + children.ru_stime, 3),
         "wall_s": round(time.perf_counter() - started, 3),
     }
-    # One short write in append mode: lines of parallel jobs do not interleave.
-    with open(path, "a") as f:
-        f.write(json.dumps(line) + "\n")
+    # One short write in append mode: lines of parallel jobs on one machine do not interleave.
+    try:
+        with open(path, "a") as f:
+            f.write(json.dumps(line) + "\n")
+    except OSError as err:  # accounting must never fail the command it measures
+        logging.getLogger(__name__).warning("%s=%s: not written (%s)", VARIABLE, path, err)

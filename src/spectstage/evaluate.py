@@ -211,7 +211,7 @@ def evaluate(
         "cnn_minus_sbr_baseline": compare(oof, predictions["sbr_baseline"], labels, boot),
         "bootstrap": {**boot, "level": bootstrap.LEVEL, "unit": "patient, stratified by stage"},
     }
-    metrics = finite(metrics)
+    metrics = finite(metrics)  # the returned metrics as written: null, not NaN
     columns = ["patient_id", "scan_id", "stage", "fold", "predicted_stage", *probability]
     columns += [c for c in oof.columns if c.startswith("calibrated_p_")]
     with atomic_path(out_dir / "oof_predictions.csv") as tmp:

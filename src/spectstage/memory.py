@@ -5,8 +5,10 @@ own mapping, unmapped on free, and trims the heap's free top: torch's convolutio
 pooling buffers, allocated and freed every batch, then come back as fresh zero-filled pages.
 A training fold of make demo took 4.1 M page faults, 10.9 of its 61.4 CPU s in the kernel;
 with the threshold at its maximum and no trimming, 0.11 M and 1.2 s, byte-identical model
-(benchmarks/make_demo.py). Where a freed block goes does not change any computed value. The
-price: a process keeps its peak heap until it exits (commands are short-lived processes).
+(benchmarks/make_demo.py). Where a freed block goes does not change any computed value (no
+code here reads memory it did not write: a reused block is not zero-filled). The price: the
+heap is trimmed only above 1 GB free, so a process keeps up to that much of its peak until it
+exits (make demo's peak RSS per rule rose 0-9 %: ingest 433 -> 486 MB, augment 944 -> 1028 MB).
 """
 
 from __future__ import annotations

@@ -11,7 +11,6 @@ The training cohort need not be present: the models carry what is needed.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from spectstage.atomic import atomic_path, finite, write_text
+from spectstage.atomic import atomic_path, finite, write_json
 from spectstage.errors import InputError
 from spectstage.inputs import ScanInput, exclude_hint, file_stem, pseudonymised
 from spectstage.predict_inputs import UNLABELLED, predict_inputs
@@ -46,7 +45,7 @@ class Prepared:
 
 def preflight(scans: list[ScanInput], slices: Mapping | None = None) -> None:
     """The training's pre-flight check on every scan; all problems in one error."""
-    from spectstage.check import inspect
+    from spectstage.check import check_scan
     from spectstage.io.slices import SliceConventions, colormap_lut
 
     problems = []
@@ -57,7 +56,7 @@ def preflight(scans: list[ScanInput], slices: Mapping | None = None) -> None:
             problems.append(str(err))
     for scan in scans:
         try:
-            inspect(scan)
+            check_scan(scan, slices)
         except InputError as err:
             problems.append(str(err))
     if problems:
@@ -188,7 +187,7 @@ def predict(
         write_saliency_maps(ensemble, prepared, per_fold.mean(0).argmax(1), tmpl, work_dir)
     metrics = external_metrics(table, ensemble.labels, user_cfg)
     if metrics is not None:
-        write_text(work_dir / "metrics.json", json.dumps(metrics, indent=1, sort_keys=True) + "\n")
+        write_json(work_dir / "metrics.json", metrics, indent=1, sort_keys=True)
     return table, metrics
 
 

@@ -51,24 +51,37 @@ def stage_hashes(root: Path) -> dict[str, str]:
     it at every parse: each `snakemake` run, dry run and cluster job. The files themselves
     are read each time (milliseconds) to form the key, so an edited file still changes the
     hashes; only the parse is skipped."""
+    from spectstage.template import cache_dir
+
+    key = _package_key(root)
+    try:
+        memo = cache_dir() / "code_hashes" / f"{key}.json"
+        hashes = json.loads(memo.read_text())
+        if _is_memo(hashes):
+            return hashes
+    except (OSError, ValueError, RuntimeError):  # RuntimeError: no home folder
+        pass
+    hashes = {stage: _closure_hash(root, modules) for stage, modules in STAGE_MODULES.items()}
+    if _package_key(root) == key:  # else a file changed while it was hashed: no memo
+        _remember(key, hashes)
+    return hashes
+
+
+def _remember(key: str, hashes: dict[str, str]) -> None:
+    """Write the memo of this package state, and drop those of earlier states."""
     from spectstage.atomic import write_text
     from spectstage.errors import OutputError
     from spectstage.template import cache_dir
 
-    memo = cache_dir() / "code_hashes" / f"{_package_key(root)}.json"
     try:
-        hashes = json.loads(memo.read_text())
-        if _is_memo(hashes):
-            return hashes
-    except (OSError, ValueError):
+        folder = cache_dir() / "code_hashes"
+        folder.mkdir(parents=True, exist_ok=True)
+        write_text(folder / f"{key}.json", json.dumps(hashes, sort_keys=True))
+        for old in folder.glob("*.json"):
+            if old.stem != key:
+                old.unlink(missing_ok=True)
+    except (OSError, OutputError, RuntimeError):  # a read-only cache: only slower
         pass
-    hashes = {stage: _closure_hash(root, modules) for stage, modules in STAGE_MODULES.items()}
-    try:
-        memo.parent.mkdir(parents=True, exist_ok=True)
-        write_text(memo, json.dumps(hashes, sort_keys=True))
-    except (OSError, OutputError):  # a read-only cache: only slower
-        pass
-    return hashes
 
 
 def _is_memo(obj) -> bool:
