@@ -102,13 +102,18 @@ def check_scan(scan: ScanInput, slices: Mapping | None) -> str:
     return fmt
 
 
+def conventions_problems(slices: Mapping) -> list[str]:
+    """What is wrong with the `slices` settings themselves (e.g. an unknown colour map)."""
+    try:
+        colormap_lut(SliceConventions.from_config(slices).colormap)
+    except InputError as err:
+        return [str(err)]
+    return []
+
+
 def check(cfg: dict, batch: int | None = None) -> tuple[str, list[str]]:
     """(summary text, every problem found), for all scans or one ingest batch."""
-    problems: list[str] = []
-    try:
-        colormap_lut(SliceConventions.from_config(cfg["slices"]).colormap)
-    except InputError as err:
-        problems.append(str(err))
+    problems = conventions_problems(cfg["slices"])
     scans = discover(cfg, problems)
     if batch is not None:
         scans = batches(scans, cfg["ingest"]["batches"]).get(batch, [])

@@ -45,15 +45,9 @@ class Prepared:
 
 def preflight(scans: list[ScanInput], slices: Mapping | None = None) -> None:
     """The training's pre-flight check on every scan; all problems in one error."""
-    from spectstage.check import check_scan
-    from spectstage.io.slices import SliceConventions, colormap_lut
+    from spectstage.check import check_scan, conventions_problems
 
-    problems = []
-    if slices is not None:
-        try:
-            colormap_lut(SliceConventions.from_config(slices).colormap)
-        except InputError as err:
-            problems.append(str(err))
+    problems = [] if slices is None else conventions_problems(slices)
     for scan in scans:
         try:
             check_scan(scan, slices)
