@@ -96,12 +96,25 @@ def scan(
     (as UTF-8 and UTF-16, which Windows tools and some metadata use)."""
     forms = {form: p for p in phi for form in (p.encode(), p.encode("utf-16-le"))}
     pattern = re.compile(b"|".join(map(re.escape, sorted(forms, key=len, reverse=True))))
+
+    def found(data: bytes) -> list[str]:
+        return [forms[m.group(0)] for m in pattern.finditer(data) if not _inside_a_number(m)]
+
     hits, payloads = [], 0
     files = artefacts(work, where)
     for path in files:
         name = str(path.relative_to(work))
-        hits += [(name, p) for p in phi for n in names(path, work) if p in n]
+        hits += [(name, p) for n in names(path, work) for p in found(n.encode())]
         for blob in blobs(path.read_bytes()):
             payloads += 1
-            hits += [(name, forms[m.group(0)]) for m in pattern.finditer(blob)]
+            hits += [(name, p) for p in found(blob)]
     return len(files), payloads, hits
+
+
+def _inside_a_number(match: re.Match) -> bool:
+    """A number among the PHI (a date, a numeric ID) found after a digit: chance, as a
+    file's mtime_ns in the input lists once held a study date's eight digits. Where a
+    number starts, as in a DICOM DateTime, it counts."""
+    found, data, at = match.group(0), match.string, match.start()
+    width = 2 if found[1:2] == b"\x00" else 1  # UTF-16 or UTF-8
+    return found.replace(b"\x00", b"").isdigit() and data[max(at - width, 0) : at][:1].isdigit()

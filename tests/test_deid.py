@@ -23,7 +23,7 @@ PATIENTS_PER_STAGE = 4  # 2 folds, and 2 inner folds within training: 4 per stag
 
 
 def phi_cohort(tiny_cohort: Path, dest: Path) -> set[str]:
-    """Copy part of the tiny cohort (four patients per stage, 16 of 22: every layout, less
+    """Copy the tiny cohort (at most four patients per stage: every layout, in the least
     time) with folders renamed to record numbers, and PHI planted where other tools put it
     (NIfTI descrip, PNG text chunks); return every PHI string."""
     shutil.copytree(tiny_cohort, dest)
